@@ -1,0 +1,29 @@
+# Everything a fresh machine needs, from Python 3.11 alone: `make demo`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test install bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+## The main job: the report's sweep (6 lrs × course weights + 1,000 random inits), then its figures.
+demo: $(STAMP)
+	$(BIN)/fastbp sweep scripts/demo_sweep.toml --out results/demo --overwrite
+	$(BIN)/python scripts/plot_loss_curves.py results/demo --out results/figures
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py --workload all
+
+clean:
+	rm -rf $(VENV) results/demo

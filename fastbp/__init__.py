@@ -1,0 +1,33 @@
+"""fastbp: train very many copies of the SPEC's 2-2-2 sigmoid network at once, exactly.
+
+``import fastbp`` is cheap: nothing compiles and numba/pyarrow load only when a function that
+needs them is called.
+
+    fastbp.step_table(lr=2.0, steps=88)          # the spreadsheet's 31 columns (pyarrow.Table)
+    fastbp.sweep("spec.toml", out="runs/")       # a grid of runs to a Parquet dataset
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["step_table", "sweep", "load_spec", "SpecError", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy: keeps `import fastbp` free of numba/pyarrow start-up cost.
+    if name == "step_table":
+        from fastbp.table import step_table
+
+        return step_table
+    if name == "sweep":
+        from fastbp.engine import sweep
+
+        return sweep
+    if name == "load_spec":
+        from fastbp.spec import load_spec
+
+        return load_spec
+    if name == "SpecError":
+        from fastbp.errors import SpecError
+
+        return SpecError
+    raise AttributeError(f"module 'fastbp' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from fastbp.cli import main_entry
+
+main_entry()

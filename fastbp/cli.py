@@ -1,0 +1,196 @@
+"""The ``fastbp`` command: ``main(argv)`` parses, calls the package, and returns an exit code.
+
+Exit codes: 0 done; 2 bad input (one line on stderr naming the option, the value and what is
+allowed; nothing written); 1 a run that failed for another reason (one line, no traceback);
+130 interrupted (finished shards are kept; run the same command again to resume).
+"""
+
+import argparse
+import os
+import sys
+
+from fastbp.errors import SpecError
+from fastbp.model import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+
+TABLE_FORMATS = ("csv", "markdown", "parquet")
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print the usage too)
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def build_parser():
+    parser = _Parser(prog="fastbp", description="Train very many copies of the 2-2-2 backprop exercise at once.")
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    table = commands.add_parser("table", help="the spreadsheet's 31-column step table",
+                                description="The SPEC's step table: one row per step, 31 columns.")  # fmt: skip
+    table.add_argument("--lr", required=True, help="learning rate (a finite number)")
+    table.add_argument("--steps", required=True, help="number of rows (steps 0 … N − 1), >= 0")
+    table.add_argument("--inputs", nargs="+", metavar=("I1", "I2"), default=list(COURSE_INPUTS),
+                       help="inputs i1 i2 (default: the course's 0.05 0.1)")  # fmt: skip
+    table.add_argument("--targets", nargs="+", metavar=("T1", "T2"), default=list(COURSE_TARGETS),
+                       help="targets t1 t2 (default: 0.5 0.5)")  # fmt: skip
+    table.add_argument("--weights", nargs="+", metavar="W", default=list(COURSE_WEIGHTS),
+                       help="initial w1 … w8 (default: the course's 0.15 … 0.55)")  # fmt: skip
+    table.add_argument("--dtype", default="float64", help="float64 (default) or float32")
+    table.add_argument("--format", default="csv", help="csv (default), markdown or parquet")
+    table.add_argument("--out", help="output file (default: standard output; required for parquet)")
+
+    sweep = commands.add_parser("sweep", help="train a grid of runs into a Parquet dataset",
+                                description="Train every run of a sweep spec (TOML) into a Parquet dataset.")  # fmt: skip
+    sweep.add_argument("spec", help="the sweep spec, a TOML file (see README)")
+    sweep.add_argument("--out", required=True, help="dataset directory (or a pyarrow filesystem URL)")
+    sweep.add_argument("--threads", help="Numba threads (default: all cores)")
+    sweep.add_argument("--overwrite", action="store_true", help="replace a dataset of a different spec")
+    sweep.add_argument("--backend", default="threads", help="threads (default) or dask")
+    sweep.add_argument("--address", help="with --backend dask: scheduler address (default: a local cluster)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    plot = commands.add_parser("plot", help="figures from a sweep dataset",
+                               description="Loss-curve figures from a sweep dataset (its Parquet files alone).")  # fmt: skip
+    plot.add_argument("dataset", help="the dataset directory written by fastbp sweep")
+    plot.add_argument("--out", required=True, help="directory for the figures")
+    plot.add_argument("--format", default="png", help="png (default), svg or pdf")
+    return parser
+
+
+def _version():
+    import fastbp
+
+    return f"fastbp {fastbp.__version__}"
+
+
+def main(argv=None):
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "table":
+            return _table(args)
+        if args.command == "sweep":
+            return _sweep(args)
+        return _plot(args)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except SpecError as exc:
+        print(f"fastbp: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fastbp: interrupted; finished shards are kept (run the same command to resume)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a failure, not a usage error: one line, not a traceback
+        if os.environ.get("FASTBP_DEBUG"):
+            raise
+        print(f"fastbp: failed: {type(exc).__name__}: {exc} (set FASTBP_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+
+
+def main_entry():
+    sys.exit(main())
+
+
+def _check_output_file(field, path):
+    """Refuse an --out file that cannot be written, before computing anything."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise SpecError(field, path, "a file path (this is a directory)")
+    if not os.path.isdir(directory):
+        raise SpecError(field, path, f"a file in an existing directory ({directory} does not exist)")
+    if not os.access(directory, os.W_OK):
+        raise SpecError(field, path, f"a file in a writable directory ({directory} is not writable)")
+
+
+def _table(args):
+    from fastbp.table import check_table_args
+
+    lr, steps, inputs, targets, weights, dtype = check_table_args(
+        args.lr, args.steps, args.inputs, args.targets, args.weights, args.dtype, prefix="--"
+    )
+    if args.format not in TABLE_FORMATS:
+        raise SpecError("--format", args.format, "one of csv, markdown, parquet")
+    if args.out is not None:
+        _check_output_file("--out", args.out)
+    elif args.format == "parquet":
+        raise SpecError("--out", "nothing", "a file path: parquet is binary and needs --out FILE")
+
+    from fastbp.table import step_table
+
+    table = step_table(lr, steps, inputs, targets, weights, dtype)
+    if args.format == "parquet":
+        import pyarrow.parquet as pq
+
+        _atomic_write(args.out, lambda path: pq.write_table(table, path))
+        return 0
+    text = _csv(table) if args.format == "csv" else _markdown(table)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        _atomic_write(args.out, lambda path: open(path, "w").write(text))
+    return 0
+
+
+def _atomic_write(path, write):
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _columns(table):
+    return table.column_names, [table.column(n).to_pylist() for n in table.column_names]
+
+
+def _csv(table):
+    # repr() of a float is the shortest string that reads back to the same float64: round trip exact.
+    names, columns = _columns(table)
+    lines = [",".join(names)]
+    lines += [",".join(repr(float(col[r])) for col in columns) for r in range(table.num_rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(table):
+    names, columns = _columns(table)
+    lines = ["| step | " + " | ".join(names) + " |", "|" + " ---: |" * (len(names) + 1)]
+    for r in range(table.num_rows):
+        lines.append(f"| {r} | " + " | ".join(f"{col[r]:.6g}" for col in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _sweep(args):
+    from fastbp.engine import sweep
+
+    threads = None
+    if args.threads is not None:
+        from fastbp.errors import integer
+
+        threads = integer("--threads", args.threads, minimum=1)
+    summary = sweep(args.spec, args.out, threads=threads, overwrite=args.overwrite,
+                    progress=not args.quiet, backend=args.backend, address=args.address,
+                    out_field="--out")  # fmt: skip
+    if summary.shards_computed == 0:
+        print(f"fastbp: nothing to do: all {summary.n_shards} shards of {summary.out} are done", file=sys.stderr)
+    else:
+        print(f"fastbp: wrote {summary.n_runs:,} runs in {summary.n_shards} shard(s) to {summary.out} "
+              f"({summary.seconds:.2f} s, {summary.run_steps_per_second / 1e6:.1f} M run-steps/s)",
+              file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _plot(args):
+    from fastbp.plots import plot_dataset
+
+    written = plot_dataset(args.dataset, args.out, fmt=args.format, field_prefix="--")
+    for path in written:
+        print(path)
+    return 0

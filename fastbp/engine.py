@@ -1,0 +1,151 @@
+"""Running a sweep: shards, threads, resume, progress. The only module that knows all the others.
+
+A shard (a contiguous range of runs, one Parquet file) is the unit of work, retry and resume.
+``compute_shard`` turns (spec, shard number) into its table and is all a backend needs; the
+threaded backend here runs shards one after another, each with every Numba thread, and writes
+the previous shard while the next one computes.
+"""
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastbp.errors import SpecError
+from fastbp.progress import Progress
+from fastbp.spec import initial_weights, load_spec, run_layout
+
+#: A shard holds at most this many runs, and at most _SHARD_BYTES of loss curves.
+MAX_SHARD_RUNS = 65536
+_SHARD_BYTES = 64 * 2**20
+
+
+@dataclass
+class SweepSummary:
+    out: str
+    n_runs: int
+    n_shards: int
+    shards_computed: int
+    seconds: float
+    run_steps_per_second: float
+
+
+def default_shard_size(spec):
+    """Runs per shard: bounded memory (loss curves ≤ 64 MiB) and whole blocks of the kernel."""
+    from fastbp.kernels import BLOCK, recorded_steps
+
+    itemsize = 4 if spec.dtype == "float32" else 8
+    per_run = len(recorded_steps(spec.steps, spec.record_every)) * itemsize
+    size = min(MAX_SHARD_RUNS, max(BLOCK, _SHARD_BYTES // per_run))
+    return max(BLOCK, size // BLOCK * BLOCK)
+
+
+def compute_shard(spec, shard, shard_size, versions=None):
+    """The ``pyarrow.Table`` of shard ``shard``: runs [shard * shard_size, …) trained in-process."""
+    from fastbp import kernels, storage
+
+    first = shard * shard_size
+    stop = min(first + shard_size, spec.n_runs)
+    runs, lrs, blocks, indices = run_layout(spec, first, stop)
+    w_init = initial_weights(spec, blocks, indices).astype(spec.dtype)
+    result = kernels.train(w_init, lrs.astype(spec.dtype), spec.inputs, spec.targets, spec.steps,
+                           spec.record_every, spec.tolerance)  # fmt: skip
+    metadata = storage.file_metadata(spec, result.recorded_steps, versions or storage.versions())
+    return storage.shard_table(spec, runs, lrs, blocks, indices, w_init, result, metadata)
+
+
+def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="threads",
+          address=None, client=None, filesystem=None, out_field="out"):  # fmt: skip
+    """Train every run of ``spec`` (TOML path, dict or ``SweepSpec``) into the dataset ``out``.
+
+    ``out`` is a directory path or a pyarrow/fsspec URL. Resumes a dataset of the same spec,
+    skipping finished shards; refuses another spec's dataset unless ``overwrite``. ``threads``:
+    Numba threads (default: all cores). ``backend="dask"`` runs the shards as Dask tasks
+    (``address`` of a scheduler, or a ``dask.distributed.Client``; default a local cluster).
+    Returns a ``SweepSummary``. Raises ``SpecError`` for bad input before anything is written.
+    """
+    from fastbp import storage
+
+    spec = load_spec(spec)
+    if backend not in ("threads", "dask"):
+        raise SpecError("backend", backend, "'threads' or 'dask'")
+    if threads is not None:
+        import numba
+
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+            raise SpecError("threads", threads, f"an integer from 1 to {numba.config.NUMBA_NUM_THREADS} (this machine's cores)")
+    shard_size = spec.shard_size or default_shard_size(spec)
+    dataset = storage.open_dataset(out, spec, shard_size, overwrite=overwrite, filesystem=filesystem, field=out_field)
+    dataset.remove_temporaries()
+    if backend == "dask":
+        from fastbp.backends.dask import run_shards_on_dask
+
+        return run_shards_on_dask(spec, dataset, out, filesystem=filesystem, address=address,
+                                  client=client, progress=progress)  # fmt: skip
+    return _run_threads(spec, dataset, threads, progress)
+
+
+def _run_threads(spec, dataset, threads, progress):
+    import numba
+
+    from fastbp import storage
+
+    todo = dataset.missing_shards()
+    versions = storage.versions()
+    bar = Progress(dataset, spec, enabled=progress)
+    started = time.perf_counter()
+    previous_threads = numba.get_num_threads()
+    if threads:
+        numba.set_num_threads(threads)
+    writer = _ShardWriter(dataset, bar)
+    try:
+        for shard in todo:
+            table = compute_shard(spec, shard, dataset.shard_size, versions)
+            writer.submit(shard, table)  # written while the next shard computes
+        writer.close()
+    finally:
+        writer.close(raise_errors=False)
+        numba.set_num_threads(previous_threads)
+        bar.close()
+    seconds = time.perf_counter() - started
+    runs_done = sum(dataset.shard_runs(s)[1] - dataset.shard_runs(s)[0] for s in todo)
+    return SweepSummary(dataset.path, spec.n_runs, dataset.n_shards, len(todo), seconds,
+                        runs_done * spec.steps / seconds if seconds > 0 else float("nan"))  # fmt: skip
+
+
+class _ShardWriter:
+    """Writes one shard in a background thread (pyarrow releases the GIL) while the next computes."""
+
+    def __init__(self, dataset, bar):
+        self.dataset, self.bar = dataset, bar
+        self.thread, self.error = None, None
+
+    def submit(self, shard, table):
+        self._wait()
+        self.thread = threading.Thread(target=self._write, args=(shard, table), daemon=True)
+        self.thread.start()
+
+    def _write(self, shard, table):
+        try:
+            self.dataset.write_shard(shard, table)
+            self.bar.shard_done(shard)
+        except BaseException as exc:  # re-raised in the main thread
+            self.error = exc
+
+    def _wait(self):
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def close(self, raise_errors=True):
+        try:
+            self._wait()
+        except BaseException:
+            if raise_errors:
+                raise

@@ -1,0 +1,74 @@
+"""Refusals: one line naming the field, the value received and what is allowed.
+
+``SpecError`` is raised before anything is computed or written; the CLI prints its message on
+one line and exits 2. The checkers below are shared by the step table, the sweep spec and the
+CLI so that the same mistake gets the same words everywhere.
+"""
+
+import math
+import numbers
+
+
+class SpecError(ValueError):
+    """Bad input: ``field`` got ``value``; ``allowed`` says what would be accepted."""
+
+    def __init__(self, field, value, allowed):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field}: got {_show(value)}; allowed: {allowed}")
+
+
+class DatasetError(SpecError):
+    """An output location that cannot be used as asked (exists with another spec, is a file …)."""
+
+
+def _show(value):
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def finite_number(field, value, *, positive=False):
+    """``value`` as a float; refuses bools, non-numbers, NaN, ±inf (and ≤ 0 if ``positive``)."""
+    allowed = "a finite number > 0" if positive else "a finite number"
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise SpecError(field, value, allowed) from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SpecError(field, value, allowed)
+    value = float(value)
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise SpecError(field, value, allowed)
+    return value
+
+
+def integer(field, value, *, minimum=None):
+    """``value`` as an int (no bools, no floats); at least ``minimum`` if given."""
+    allowed = "an integer" if minimum is None else f"an integer >= {minimum}"
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise SpecError(field, value, allowed) from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SpecError(field, value, allowed)
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise SpecError(field, value, allowed)
+    return value
+
+
+def number_tuple(field, value, length):
+    """Exactly ``length`` finite numbers, as a tuple of floats."""
+    allowed = f"exactly {length} finite numbers"
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise SpecError(field, value, allowed)
+    if len(value) != length:
+        raise SpecError(field, list(value), f"{allowed} ({len(value)} given)")
+    return tuple(finite_number(f"{field}[{k}]", v) for k, v in enumerate(value))
+
+
+def choice(field, value, options):
+    if value not in options:
+        raise SpecError(field, value, "one of " + ", ".join(repr(o) for o in options))
+    return value

@@ -1,0 +1,191 @@
+"""Compiled kernels: arrays in, arrays out. No I/O, no validation (callers validate).
+
+Runs are trained in blocks of ``BLOCK`` runs held as structure of arrays, one ``prange``
+iteration per block. The inner loop over the runs of a block is what LLVM vectorises (check
+``inspect_llvm`` for ``vector.body``); it is a compile-time constant trip count and a short
+block is padded by repeating its last run, so every run goes through the same code whatever
+its position, and nothing is shared between blocks: results never depend on the thread count,
+the batch a run sits in or its lane. No ``fastmath`` flags: IEEE operations only (no
+reassociation, no FMA contraction), so a run's bits are the same on every x86-64 CPU.
+
+Compile policy: every kernel here is ``cache=True`` (compiled on first use per dtype, then
+loaded from ``__pycache__``); nothing compiles at import.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+
+from fastbp.model import backward, forward, loss, step, total_loss, update
+
+#: Runs per block: a multiple of every SIMD width (AVX-512 float32 has 16 lanes), small
+#: enough that a block's state (12 rows × BLOCK) stays in L1.
+BLOCK = 64
+
+# Rows of a block's state buffer (one flat buffer with constant row offsets, so LLVM can prove
+# the rows do not overlap and vectorise without runtime alias checks).
+_W = 0  # rows 0..7: w1..w8
+_LR = 8
+_LOSS = 9  # E_total at the current step
+_MIN = 10  # min E_total so far
+_STATE_ROWS = 11
+
+TrainResult = namedtuple(
+    "TrainResult", "weights final_loss min_loss first_step_below_tol loss recorded_steps"
+)
+
+
+def recorded_steps(steps, record_every):
+    """Steps whose E_total a run's loss curve keeps: 0, k, 2k, … and always ``steps``.
+
+    ``record_every == 0`` keeps the final step only.
+    """
+    if record_every == 0:
+        return np.array([steps], dtype=np.int64)
+    kept = np.arange(0, steps + 1, record_every, dtype=np.int64)
+    if kept[-1] != steps:
+        kept = np.append(kept, np.int64(steps))
+    return kept
+
+
+@njit(inline="always")
+def _block_update(state, first_hit, i1, i2, t1, t2, tol, s):
+    """One gradient step for every run of a block (SPEC "Update"), plus the per-run summaries."""
+    for j in range(BLOCK):
+        E_total, w1, w2, w3, w4, w5, w6, w7, w8 = step(
+            i1, i2, t1, t2,
+            state[0 * BLOCK + j], state[1 * BLOCK + j], state[2 * BLOCK + j], state[3 * BLOCK + j],
+            state[4 * BLOCK + j], state[5 * BLOCK + j], state[6 * BLOCK + j], state[7 * BLOCK + j],
+            state[_LR * BLOCK + j],
+        )  # fmt: skip
+        state[0 * BLOCK + j] = w1
+        state[1 * BLOCK + j] = w2
+        state[2 * BLOCK + j] = w3
+        state[3 * BLOCK + j] = w4
+        state[4 * BLOCK + j] = w5
+        state[5 * BLOCK + j] = w6
+        state[6 * BLOCK + j] = w7
+        state[7 * BLOCK + j] = w8
+        _note_loss(state, first_hit, j, E_total, tol, s)
+
+
+@njit(inline="always")
+def _block_final_loss(state, first_hit, i1, i2, t1, t2, tol, s):
+    """E_total at the final weights (the last point of every loss curve)."""
+    for j in range(BLOCK):
+        E_total = total_loss(
+            i1, i2, t1, t2,
+            state[0 * BLOCK + j], state[1 * BLOCK + j], state[2 * BLOCK + j], state[3 * BLOCK + j],
+            state[4 * BLOCK + j], state[5 * BLOCK + j], state[6 * BLOCK + j], state[7 * BLOCK + j],
+        )  # fmt: skip
+        _note_loss(state, first_hit, j, E_total, tol, s)
+
+
+@njit(inline="always")
+def _note_loss(state, first_hit, j, E_total, tol, s):
+    state[_LOSS * BLOCK + j] = E_total
+    previous_min = state[_MIN * BLOCK + j]
+    state[_MIN * BLOCK + j] = E_total if E_total < previous_min else previous_min  # NaN never wins
+    # Selects, not branches, so the block loop stays vectorisable.
+    first_hit[j] = s if (first_hit[j] < 0) & (E_total < tol) else first_hit[j]
+
+
+@njit(parallel=True, error_model="numpy", cache=True, nogil=True)
+def _train_kernel(w_init, lr, i1, i2, t1, t2, steps, record_every, tol,
+                  out_weights, out_final, out_min, out_first_hit, out_loss):  # fmt: skip
+    n_runs = lr.shape[0]
+    n_blocks = (n_runs + BLOCK - 1) // BLOCK
+    inf = lr.dtype.type(np.inf)
+    for block in prange(n_blocks):
+        start = block * BLOCK
+        n = min(BLOCK, n_runs - start)
+        state = np.empty(_STATE_ROWS * BLOCK, dtype=lr.dtype)
+        first_hit = np.full(BLOCK, -1, dtype=np.int64)
+        for j in range(BLOCK):
+            src = start + min(j, n - 1)  # pad a short block with copies of its last run
+            for row in range(8):
+                state[row * BLOCK + j] = w_init[row, src]
+            state[_LR * BLOCK + j] = lr[src]
+            state[_MIN * BLOCK + j] = inf
+        column = 0
+        for s in range(steps):
+            _block_update(state, first_hit, i1, i2, t1, t2, tol, s)
+            if record_every > 0 and s % record_every == 0:
+                for j in range(n):
+                    out_loss[start + j, column] = state[_LOSS * BLOCK + j]
+                column += 1
+        _block_final_loss(state, first_hit, i1, i2, t1, t2, tol, steps)
+        for j in range(n):
+            out_loss[start + j, column] = state[_LOSS * BLOCK + j]
+            for row in range(8):
+                out_weights[row, start + j] = state[row * BLOCK + j]
+            out_final[start + j] = state[_LOSS * BLOCK + j]
+            out_min[start + j] = state[_MIN * BLOCK + j]
+            out_first_hit[start + j] = first_hit[j]
+
+
+def train(w_init, lr, inputs, targets, steps, record_every=0, tolerance=1e-4):
+    """Train R independent runs for ``steps`` SPEC steps each.
+
+    w_init: (8, R) float32 or float64 initial weights, rows w1..w8; lr: (R,) learning rates.
+    inputs (i1, i2) and targets (t1, t2) are shared by all runs. Computes in w_init's dtype.
+    Returns a ``TrainResult``: weights (8, R) final; final_loss, min_loss (R,);
+    first_step_below_tol (R,) int64 (first step whose E_total < tolerance, −1 if none);
+    loss (R, n_recorded) E_total at ``recorded_steps(steps, record_every)``; recorded_steps.
+    The caller validates; this only converts to contiguous arrays of one dtype.
+    """
+    dtype = np.dtype(w_init.dtype)
+    w_init = np.ascontiguousarray(w_init)
+    lr = np.ascontiguousarray(lr, dtype=dtype)
+    n_runs = lr.shape[0]
+    kept = recorded_steps(steps, record_every)
+    out_weights = np.empty((8, n_runs), dtype=dtype)
+    out_final = np.empty(n_runs, dtype=dtype)
+    out_min = np.empty(n_runs, dtype=dtype)
+    out_first_hit = np.empty(n_runs, dtype=np.int64)
+    out_loss = np.empty((n_runs, kept.shape[0]), dtype=dtype)
+    if n_runs:
+        i1, i2 = (dtype.type(v) for v in inputs)
+        t1, t2 = (dtype.type(v) for v in targets)
+        _train_kernel(w_init, lr, i1, i2, t1, t2, np.int64(steps), np.int64(record_every),
+                      dtype.type(tolerance), out_weights, out_final, out_min, out_first_hit,
+                      out_loss)  # fmt: skip
+    return TrainResult(out_weights, out_final, out_min, out_first_hit, out_loss, kept)
+
+
+#: The SPEC's step-table columns, in order.
+TABLE_COLUMNS = (
+    "t1 t2 i1 i2 w1 w2 w3 w4 h1 a_h1 h2 a_h2 w5 w6 w7 w8 o1 a_o1 o2 a_o2 E1 E2 E_total "
+    "dE_dw1 dE_dw2 dE_dw3 dE_dw4 dE_dw5 dE_dw6 dE_dw7 dE_dw8"
+).split()
+
+
+@njit(error_model="numpy", cache=True)
+def _step_table_kernel(i1, i2, t1, t2, weights, lr, out):
+    w1, w2, w3, w4, w5, w6, w7, w8 = (weights[0], weights[1], weights[2], weights[3],
+                                      weights[4], weights[5], weights[6], weights[7])  # fmt: skip
+    for k in range(out.shape[0]):
+        h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2 = forward(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8)
+        E1, E2, E_total = loss(t1, t2, a_o1, a_o2)
+        g1, g2, g3, g4, g5, g6, g7, g8 = backward(
+            i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2
+        )
+        row = (t1, t2, i1, i2, w1, w2, w3, w4, h1, a_h1, h2, a_h2, w5, w6, w7, w8,
+               o1, a_o1, o2, a_o2, E1, E2, E_total, g1, g2, g3, g4, g5, g6, g7, g8)  # fmt: skip
+        for c in range(31):
+            out[k, c] = row[c]
+        w1, w2, w3, w4, w5, w6, w7, w8 = update(
+            w1, w2, w3, w4, w5, w6, w7, w8, g1, g2, g3, g4, g5, g6, g7, g8, lr
+        )
+
+
+def step_table_array(lr, steps, inputs, targets, weights, dtype=np.float64):
+    """(steps, 31) array of the SPEC's step table: row k = weights before update k."""
+    dtype = np.dtype(dtype)
+    out = np.empty((steps, len(TABLE_COLUMNS)), dtype=dtype)
+    w = np.asarray(weights, dtype=dtype)
+    i1, i2 = (dtype.type(v) for v in inputs)
+    t1, t2 = (dtype.type(v) for v in targets)
+    _step_table_kernel(i1, i2, t1, t2, w, dtype.type(lr), out)
+    return out

@@ -1,0 +1,81 @@
+"""A progress bar on stderr: runs done, run-steps per second, time left. No dependencies.
+
+On a terminal it redraws one line; in a log (not a TTY) it prints a line at most every
+``LOG_EVERY`` seconds and a last one at the end, so CI logs stay short.
+"""
+
+import sys
+import threading
+import time
+
+LOG_EVERY = 10.0
+_WIDTH = 24
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class Progress:
+    def __init__(self, dataset, spec, enabled=True, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.steps = spec.steps
+        self.total = spec.n_runs
+        self.done_before = sum(self._runs(dataset, s) for s in dataset.finished_shards())
+        self.done = self.done_before
+        self.dataset = dataset
+        self.started = time.perf_counter()
+        self.last_print = 0.0
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.lock = threading.Lock()
+        if enabled and self.done_before:
+            self._write(f"resuming: {self.done_before:,} of {self.total:,} runs already done")
+        self.draw(force=True)
+
+    @staticmethod
+    def _runs(dataset, shard):
+        start, stop = dataset.shard_runs(shard)
+        return stop - start
+
+    def shard_done(self, shard):
+        with self.lock:
+            self.done += self._runs(self.dataset, shard)
+            self.draw()
+
+    def line(self):
+        elapsed = time.perf_counter() - self.started
+        new = self.done - self.done_before
+        rate = new * self.steps / elapsed if elapsed > 0 and new else 0.0
+        left = (self.total - self.done) * self.steps / rate if rate else float("nan")
+        filled = int(_WIDTH * self.done / self.total) if self.total else _WIDTH
+        bar = "#" * filled + "-" * (_WIDTH - filled)
+        eta = _duration(left) if left == left else "?"
+        return (f"[{bar}] {self.done:,}/{self.total:,} runs · {rate / 1e6:,.1f} M run-steps/s · "
+                f"{_duration(elapsed)} elapsed · {eta} left")  # fmt: skip
+
+    def draw(self, force=False):
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if self.tty:
+            self.stream.write("\r" + self.line())
+            self.stream.flush()
+        elif force or now - self.last_print >= LOG_EVERY or self.done == self.total:
+            self._write(self.line())
+            self.last_print = now
+
+    def _write(self, text):
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self):
+        if not self.enabled:
+            return
+        if self.tty:
+            self.stream.write("\r" + self.line() + "\n")
+            self.stream.flush()
+        elif self.done != self.total or time.perf_counter() - self.last_print > 0.5:
+            self._write(self.line())

@@ -1,0 +1,312 @@
+"""The Parquet contract of a sweep dataset (schema version 1).
+
+A dataset is a directory (local path, or any URL pyarrow's filesystems understand, e.g.
+``s3://bucket/prefix``) holding:
+
+- ``part-NNNNNN.parquet``: shard N, the contiguous runs [N * shard_size, (N + 1) * shard_size),
+  one row per run, sorted by ``run``. Every file has the same schema and the same key-value
+  metadata, so any reader sees one table.
+- ``_manifest.json``: the spec, the shard size and the versions that created the dataset. It
+  begins with ``_`` so that pyarrow, pandas, Polars and DuckDB skip it. Temporary files begin
+  with ``.``.
+
+Columns (``COLUMNS`` documents each; float columns are in the sweep's dtype unless said):
+``run`` int64, ``lr`` float64, ``init`` string, ``init_block`` int32, ``init_index`` int64,
+``w1_init … w8_init``, ``w1 … w8``, ``final_loss``, ``min_loss``, ``first_step_below_tol`` int64
+(null when never), ``overflow`` bool, ``loss`` list of E_total at the recorded steps.
+
+Key-value metadata ``fastbp`` (JSON): ``schema_version``, ``spec`` (normalised), ``dtype``,
+``steps``, ``record_every``, ``recorded_steps``, ``tolerance``, ``versions`` (fastbp, numba,
+numpy, pyarrow, python), ``columns``.
+
+Writes are atomic: on a local filesystem a shard is written under a temporary name and renamed;
+on object stores (where rename is copy-and-delete) it is written straight to its final key,
+which becomes visible only when complete.
+"""
+
+import json
+import platform
+import uuid
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from fastbp.errors import DatasetError
+
+SCHEMA_VERSION = 1
+MANIFEST = "_manifest.json"
+METADATA_KEY = b"fastbp"
+FORMAT = "fastbp.sweep"
+
+COLUMNS = {
+    "run": "run number, 0-based: lr_index * n_inits + init number (stable)",
+    "lr": "learning rate (float64 as specified; float32 sweeps train with it rounded to float32)",
+    "init": "initialisation kind of the run's [[init]] block",
+    "init_block": "which [[init]] block, 0-based, in spec order",
+    "init_index": "index of the initialisation within its block",
+    **{f"w{k}_init": f"initial w{k} (step 0)" for k in range(1, 9)},
+    **{f"w{k}": f"final w{k} (after the last update)" for k in range(1, 9)},
+    "final_loss": "E_total at the last step (after the last update)",
+    "min_loss": "lowest E_total over steps 0 … steps",
+    "first_step_below_tol": "first step whose E_total < tolerance; null if none",
+    "overflow": "a final weight or the final loss is not finite (inf/NaN)",
+    "loss": "E_total at the recorded steps (metadata: recorded_steps)",
+}
+
+SHARD_NAME = "part-{:06d}.parquet"
+# Compression measured on loss curves (see README "Storage"): zstd level 1 writes fast and
+# still shrinks the smooth curves; byte-stream-split makes float bytes compressible.
+_PARQUET_OPTIONS = dict(compression="zstd", compression_level=1)
+
+
+def versions():
+    import numba
+
+    import fastbp
+
+    return {
+        "fastbp": fastbp.__version__,
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+        "pyarrow": pa.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def schema(dtype, metadata=None):
+    value = pa.float32() if dtype == "float32" else pa.float64()
+    fields = [
+        pa.field("run", pa.int64(), nullable=False),
+        pa.field("lr", pa.float64(), nullable=False),
+        pa.field("init", pa.string(), nullable=False),
+        pa.field("init_block", pa.int32(), nullable=False),
+        pa.field("init_index", pa.int64(), nullable=False),
+    ]
+    fields += [pa.field(f"w{k}_init", value, nullable=False) for k in range(1, 9)]
+    fields += [pa.field(f"w{k}", value, nullable=False) for k in range(1, 9)]
+    fields += [
+        pa.field("final_loss", value, nullable=False),
+        pa.field("min_loss", value, nullable=False),
+        pa.field("first_step_below_tol", pa.int64()),
+        pa.field("overflow", pa.bool_(), nullable=False),
+        pa.field("loss", pa.list_(pa.field("item", value, nullable=False)), nullable=False),
+    ]
+    return pa.schema(fields, metadata=metadata)
+
+
+def file_metadata(spec, recorded_steps, versions_):
+    block = {
+        "schema_version": SCHEMA_VERSION,
+        "format": FORMAT,
+        "spec": spec.as_dict(),
+        "dtype": spec.dtype,
+        "steps": spec.steps,
+        "record_every": spec.record_every,
+        "recorded_steps": [int(s) for s in recorded_steps],
+        "tolerance": spec.tolerance,
+        "versions": versions_,
+        "columns": COLUMNS,
+    }
+    return {METADATA_KEY: json.dumps(block, sort_keys=True).encode()}
+
+
+def shard_table(spec, runs, lrs, init_blocks, init_indices, w_init, result, metadata):
+    """A shard's rows as a ``pyarrow.Table`` (arrays from ``kernels.train``; no copies of curves)."""
+    n = len(runs)
+    kinds = np.array([b.kind for b in spec.inits], dtype=object)
+    n_points = result.loss.shape[1]
+    # The list column is one flat array plus offsets: no per-run Python objects.
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * np.int32(n_points), type=pa.int32())
+    if n * n_points >= 2**31:
+        offsets = pa.array(np.arange(n + 1, dtype=np.int64) * n_points, type=pa.int64())
+    flat = pa.array(result.loss.reshape(-1))
+    loss_type = schema(spec.dtype).field("loss").type
+    if offsets.type == pa.int64():
+        loss = pa.LargeListArray.from_arrays(offsets, flat).cast(loss_type)
+    else:
+        loss = pa.ListArray.from_arrays(offsets, flat, type=loss_type)
+    first_hit = result.first_step_below_tol
+    final_weights_finite = np.isfinite(result.weights).all(axis=0)
+    columns = {
+        "run": runs,
+        "lr": lrs,
+        "init": pa.array(kinds[init_blocks], type=pa.string()),
+        "init_block": init_blocks,
+        "init_index": init_indices,
+        **{f"w{k + 1}_init": w_init[k] for k in range(8)},
+        **{f"w{k + 1}": result.weights[k] for k in range(8)},
+        "final_loss": result.final_loss,
+        "min_loss": result.min_loss,
+        "first_step_below_tol": pa.array(first_hit, mask=first_hit < 0, type=pa.int64()),
+        "overflow": ~(final_weights_finite & np.isfinite(result.final_loss)),
+        "loss": loss,
+    }
+    return pa.table(columns, schema=schema(spec.dtype, metadata))
+
+
+def resolve(out, filesystem=None):
+    """(pyarrow filesystem, path) for a local path or a URL; ``filesystem`` may be pyarrow or fsspec."""
+    import os
+
+    if filesystem is not None:
+        if not isinstance(filesystem, pafs.FileSystem):
+            filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(filesystem))
+        return filesystem, str(out)
+    out = os.fspath(out)
+    if "://" in out:
+        return pafs.FileSystem.from_uri(out)
+    return pafs.LocalFileSystem(), os.path.abspath(out)
+
+
+class Dataset:
+    """A sweep dataset on a filesystem: its manifest, its finished shards, atomic shard writes."""
+
+    def __init__(self, filesystem, path, manifest):
+        self.filesystem, self.path, self.manifest = filesystem, path, manifest
+        self.local = filesystem.type_name == "local"
+
+    @property
+    def shard_size(self):
+        return self.manifest["shard_size"]
+
+    @property
+    def n_shards(self):
+        return self.manifest["n_shards"]
+
+    def shard_path(self, shard):
+        return f"{self.path}/{SHARD_NAME.format(shard)}"
+
+    def shard_runs(self, shard):
+        start = shard * self.shard_size
+        return start, min(start + self.shard_size, self.manifest["n_runs"])
+
+    def finished_shards(self):
+        selector = pafs.FileSelector(self.path, recursive=False)
+        names = {info.base_name for info in self.filesystem.get_file_info(selector)}
+        return {s for s in range(self.n_shards) if SHARD_NAME.format(s) in names}
+
+    def missing_shards(self):
+        done = self.finished_shards()
+        return [s for s in range(self.n_shards) if s not in done]
+
+    def write_shard(self, shard, table):
+        final = self.shard_path(shard)
+        target = f"{self.path}/.{SHARD_NAME.format(shard)}.tmp-{uuid.uuid4().hex}" if self.local else final
+        try:
+            with self.filesystem.open_output_stream(target) as stream:
+                pq.write_table(table, stream, **_PARQUET_OPTIONS)
+            if self.local:
+                self.filesystem.move(target, final)  # atomic rename (os.replace)
+        except BaseException:
+            _delete_quietly(self.filesystem, target)
+            raise
+
+    def remove_temporaries(self):
+        """Delete temporary files left by killed writers (never a finished shard)."""
+        selector = pafs.FileSelector(self.path, recursive=False)
+        for info in self.filesystem.get_file_info(selector):
+            if info.base_name.startswith(".part-") and ".tmp-" in info.base_name:
+                _delete_quietly(self.filesystem, info.path)
+
+
+def _delete_quietly(filesystem, path):
+    try:
+        filesystem.delete_file(path)
+    except (FileNotFoundError, OSError):
+        pass
+
+
+def new_manifest(spec, shard_size):
+    n_shards = -(-spec.n_runs // shard_size)
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "spec": spec.as_dict(),
+        "n_runs": spec.n_runs,
+        "shard_size": shard_size,
+        "n_shards": n_shards,
+        "versions": versions(),
+    }
+
+
+def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, field="out", create=True):
+    """Create the dataset for ``spec`` at ``out``, or reopen it to resume.
+
+    Refuses (``DatasetError``, nothing written) when ``out`` is a file, holds files that are not a
+    fastbp dataset, or holds a dataset of another spec (unless ``overwrite``: then only fastbp's
+    own files are deleted). On resume the manifest's shard size wins over ``shard_size``.
+    """
+    filesystem, path = resolve(out, filesystem)
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        raise DatasetError(field, path, "a directory for the dataset (this path is a file)")
+    manifest_path = f"{path}/{MANIFEST}"
+    if info.type == pafs.FileType.Directory:
+        entries = filesystem.get_file_info(pafs.FileSelector(path, recursive=False))
+        names = {e.base_name for e in entries}
+        if MANIFEST in names:
+            existing = read_manifest(filesystem, manifest_path, field)
+            if _same_spec(existing["spec"], spec.as_dict()):
+                return Dataset(filesystem, path, existing)
+            if not overwrite:
+                raise DatasetError(
+                    field, path,
+                    "a new directory or one holding this same spec; it holds a sweep of a different "
+                    "spec (pass --overwrite / overwrite=True to replace it, or choose another directory)",
+                )  # fmt: skip
+            for entry in entries:
+                if _is_ours(entry.base_name):
+                    _delete_quietly(filesystem, entry.path)
+        elif any(not n.startswith(".") for n in names):
+            raise DatasetError(field, path, "a new or empty directory, or an existing fastbp dataset "
+                                            "(this one holds other files and no _manifest.json)")  # fmt: skip
+    if not create:
+        raise DatasetError(field, path, "an existing fastbp dataset")
+    manifest = new_manifest(spec, shard_size)
+    filesystem.create_dir(path, recursive=True)
+    _write_json(filesystem, manifest_path, manifest, local=filesystem.type_name == "local")
+    return Dataset(filesystem, path, manifest)
+
+
+def _same_spec(a, b):
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _is_ours(name):
+    return name == MANIFEST or (name.startswith("part-") and name.endswith(".parquet")) or (
+        name.startswith(".part-") and ".tmp-" in name
+    )
+
+
+def read_manifest(filesystem, path, field="out"):
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            manifest = json.loads(stream.read().decode())
+    except (OSError, ValueError) as exc:
+        raise DatasetError(field, path, f"a readable fastbp manifest ({exc})") from None
+    if manifest.get("format") != FORMAT or manifest.get("schema_version") != SCHEMA_VERSION:
+        raise DatasetError(field, path, f"a {FORMAT} manifest of schema version {SCHEMA_VERSION}")
+    return manifest
+
+
+def _write_json(filesystem, path, data, local):
+    text = json.dumps(data, indent=2, sort_keys=True).encode()
+    target = f"{path}.tmp-{uuid.uuid4().hex}" if local else path
+    with filesystem.open_output_stream(target) as stream:
+        stream.write(text)
+    if local:
+        filesystem.move(target, path)
+
+
+def read_metadata(path, filesystem=None):
+    """The ``fastbp`` metadata block of a dataset, read from its Parquet files alone."""
+    import pyarrow.dataset as ds
+
+    filesystem, path = resolve(path, filesystem)
+    dataset = ds.dataset(path, filesystem=filesystem, format="parquet")
+    metadata = dataset.schema.metadata or {}
+    if METADATA_KEY not in metadata:
+        raise DatasetError("dataset", path, "Parquet files written by fastbp (no 'fastbp' metadata)")
+    return json.loads(metadata[METADATA_KEY])
