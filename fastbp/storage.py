@@ -310,3 +310,10 @@ def read_metadata(path, filesystem=None):
     if METADATA_KEY not in metadata:
         raise DatasetError("dataset", path, "Parquet files written by fastbp (no 'fastbp' metadata)")
     return json.loads(metadata[METADATA_KEY])
+
+
+def open_existing(out, filesystem=None, field="out"):
+    """Reopen a dataset created by ``open_dataset`` (a worker's view: manifest only, no checks)."""
+    filesystem, path = resolve(out, filesystem)
+    manifest = read_manifest(filesystem, f"{path}/{MANIFEST}", field)
+    return Dataset(filesystem, path, manifest)
