@@ -161,9 +161,9 @@ def _csv(table):
 
 def _markdown(table):
     names, columns = _columns(table)
-    lines = ["| step | " + " | ".join(names) + " |", "|" + " ---: |" * (len(names) + 1)]
+    lines = ["| " + " | ".join(names) + " |", "|" + " ---: |" * len(names)]
     for r in range(table.num_rows):
-        lines.append(f"| {r} | " + " | ".join(f"{col[r]:.6g}" for col in columns) + " |")
+        lines.append("| " + " | ".join(f"{col[r]:.6g}" for col in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

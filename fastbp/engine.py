@@ -84,7 +84,7 @@ def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="t
         from fastbp.backends.dask import run_shards_on_dask
 
         return run_shards_on_dask(spec, dataset, out, filesystem=filesystem, address=address,
-                                  client=client, progress=progress)  # fmt: skip
+                                  client=client, progress=progress, out_field=out_field)  # fmt: skip
     return _run_threads(spec, dataset, threads, progress)
 
 

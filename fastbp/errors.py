@@ -26,9 +26,15 @@ def _show(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def finite_number(field, value, *, positive=False):
-    """``value`` as a float; refuses bools, non-numbers, NaN, ±inf (and ≤ 0 if ``positive``)."""
+def finite_number(field, value, *, positive=False, strings=True):
+    """``value`` as a float; refuses bools, non-numbers, NaN, ±inf (and ≤ 0 if ``positive``).
+
+    ``strings=True`` (command-line values) also parses a string; a spec file passes ``False``
+    so that ``lr = "0.1"`` is refused as the wrong type rather than read.
+    """
     allowed = "a finite number > 0" if positive else "a finite number"
+    if isinstance(value, str) and not strings:
+        raise SpecError(field, value, allowed + " (a TOML number, not a string)")
     if isinstance(value, str):
         try:
             value = float(value)
@@ -42,9 +48,14 @@ def finite_number(field, value, *, positive=False):
     return value
 
 
-def integer(field, value, *, minimum=None):
-    """``value`` as an int (no bools, no floats); at least ``minimum`` if given."""
+def integer(field, value, *, minimum=None, strings=True):
+    """``value`` as an int (no bools, no floats); at least ``minimum`` if given.
+
+    ``strings``: as in ``finite_number``.
+    """
     allowed = "an integer" if minimum is None else f"an integer >= {minimum}"
+    if isinstance(value, str) and not strings:
+        raise SpecError(field, value, allowed + " (a TOML integer, not a string)")
     if isinstance(value, str):
         try:
             value = int(value)
@@ -58,14 +69,14 @@ def integer(field, value, *, minimum=None):
     return value
 
 
-def number_tuple(field, value, length):
-    """Exactly ``length`` finite numbers, as a tuple of floats."""
+def number_tuple(field, value, length, *, strings=True):
+    """Exactly ``length`` finite numbers, as a tuple of floats (``strings``: as in ``finite_number``)."""
     allowed = f"exactly {length} finite numbers"
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise SpecError(field, value, allowed)
     if len(value) != length:
         raise SpecError(field, list(value), f"{allowed} ({len(value)} given)")
-    return tuple(finite_number(f"{field}[{k}]", v) for k, v in enumerate(value))
+    return tuple(finite_number(f"{field}[{k}]", v, strings=strings) for k, v in enumerate(value))
 
 
 def choice(field, value, options):

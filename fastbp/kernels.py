@@ -49,44 +49,68 @@ def recorded_steps(steps, record_every):
     return kept
 
 
+# Row offsets as unsigned integers: Numba adds a negative-index check to signed indices, which
+# hides the unit stride from LLVM and turns every load into a gather.
+_ROW = tuple(np.uint64(row * BLOCK) for row in range(_STATE_ROWS))
+
+
+@njit(inline="always")
+def _lane_update(state, first_hit, j, i1, i2, t1, t2, tol, s):
+    """One gradient step (SPEC "Update") for the run in lane j, plus its summaries."""
+    E_total, w1, w2, w3, w4, w5, w6, w7, w8 = step(
+        i1, i2, t1, t2,
+        state[_ROW[0] + j], state[_ROW[1] + j], state[_ROW[2] + j], state[_ROW[3] + j],
+        state[_ROW[4] + j], state[_ROW[5] + j], state[_ROW[6] + j], state[_ROW[7] + j],
+        state[_ROW[_LR] + j],
+    )  # fmt: skip
+    state[_ROW[0] + j] = w1
+    state[_ROW[1] + j] = w2
+    state[_ROW[2] + j] = w3
+    state[_ROW[3] + j] = w4
+    state[_ROW[4] + j] = w5
+    state[_ROW[5] + j] = w6
+    state[_ROW[6] + j] = w7
+    state[_ROW[7] + j] = w8
+    _note_loss(state, first_hit, j, E_total, tol, s)
+
+
+_INTERLEAVE = 4
+_LANE_GROUP = tuple(np.uint64(k * BLOCK // _INTERLEAVE) for k in range(_INTERLEAVE))
+
+
 @njit(inline="always")
 def _block_update(state, first_hit, i1, i2, t1, t2, tol, s):
-    """One gradient step for every run of a block (SPEC "Update"), plus the per-run summaries."""
-    for j in range(BLOCK):
-        E_total, w1, w2, w3, w4, w5, w6, w7, w8 = step(
-            i1, i2, t1, t2,
-            state[0 * BLOCK + j], state[1 * BLOCK + j], state[2 * BLOCK + j], state[3 * BLOCK + j],
-            state[4 * BLOCK + j], state[5 * BLOCK + j], state[6 * BLOCK + j], state[7 * BLOCK + j],
-            state[_LR * BLOCK + j],
-        )  # fmt: skip
-        state[0 * BLOCK + j] = w1
-        state[1 * BLOCK + j] = w2
-        state[2 * BLOCK + j] = w3
-        state[3 * BLOCK + j] = w4
-        state[4 * BLOCK + j] = w5
-        state[5 * BLOCK + j] = w6
-        state[6 * BLOCK + j] = w7
-        state[7 * BLOCK + j] = w8
-        _note_loss(state, first_hit, j, E_total, tol, s)
+    """One gradient step for every run of a block."""
+    # Four independent runs per iteration: one run's step is a long dependency chain (exp, divide,
+    # exp, divide), and several chains in one loop body let the CPU overlap them.
+    for lane in range(BLOCK // _INTERLEAVE):
+        j = np.uint64(lane)
+        _lane_update(state, first_hit, j + _LANE_GROUP[0], i1, i2, t1, t2, tol, s)
+        _lane_update(state, first_hit, j + _LANE_GROUP[1], i1, i2, t1, t2, tol, s)
+        _lane_update(state, first_hit, j + _LANE_GROUP[2], i1, i2, t1, t2, tol, s)
+        _lane_update(state, first_hit, j + _LANE_GROUP[3], i1, i2, t1, t2, tol, s)
 
 
 @njit(inline="always")
 def _block_final_loss(state, first_hit, i1, i2, t1, t2, tol, s):
     """E_total at the final weights (the last point of every loss curve)."""
-    for j in range(BLOCK):
+    r0, r1, r2, r3, r4, r5, r6, r7 = _ROW[0], _ROW[1], _ROW[2], _ROW[3], _ROW[4], _ROW[5], _ROW[6], _ROW[7]
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
         E_total = total_loss(
             i1, i2, t1, t2,
-            state[0 * BLOCK + j], state[1 * BLOCK + j], state[2 * BLOCK + j], state[3 * BLOCK + j],
-            state[4 * BLOCK + j], state[5 * BLOCK + j], state[6 * BLOCK + j], state[7 * BLOCK + j],
+            state[r0 + j], state[r1 + j], state[r2 + j], state[r3 + j],
+            state[r4 + j], state[r5 + j], state[r6 + j], state[r7 + j],
         )  # fmt: skip
         _note_loss(state, first_hit, j, E_total, tol, s)
 
 
 @njit(inline="always")
 def _note_loss(state, first_hit, j, E_total, tol, s):
-    state[_LOSS * BLOCK + j] = E_total
-    previous_min = state[_MIN * BLOCK + j]
-    state[_MIN * BLOCK + j] = E_total if E_total < previous_min else previous_min  # NaN never wins
+    loss_at, min_at = _ROW[_LOSS] + j, _ROW[_MIN] + j
+    state[loss_at] = E_total
+    previous_min = state[min_at]
+    state[min_at] = E_total if E_total < previous_min else previous_min  # NaN never wins
     # Selects, not branches, so the block loop stays vectorisable.
     first_hit[j] = s if (first_hit[j] < 0) & (E_total < tol) else first_hit[j]
 
@@ -101,7 +125,7 @@ def _train_kernel(w_init, lr, i1, i2, t1, t2, steps, record_every, tol,
         start = block * BLOCK
         n = min(BLOCK, n_runs - start)
         state = np.empty(_STATE_ROWS * BLOCK, dtype=lr.dtype)
-        first_hit = np.full(BLOCK, -1, dtype=np.int64)
+        first_hit = np.full(BLOCK, -1, dtype=np.int32)  # int32: as many lanes as float32
         for j in range(BLOCK):
             src = start + min(j, n - 1)  # pad a short block with copies of its last run
             for row in range(8):
@@ -110,12 +134,12 @@ def _train_kernel(w_init, lr, i1, i2, t1, t2, steps, record_every, tol,
             state[_MIN * BLOCK + j] = inf
         column = 0
         for s in range(steps):
-            _block_update(state, first_hit, i1, i2, t1, t2, tol, s)
+            _block_update(state, first_hit, i1, i2, t1, t2, tol, np.int32(s))
             if record_every > 0 and s % record_every == 0:
                 for j in range(n):
                     out_loss[start + j, column] = state[_LOSS * BLOCK + j]
                 column += 1
-        _block_final_loss(state, first_hit, i1, i2, t1, t2, tol, steps)
+        _block_final_loss(state, first_hit, i1, i2, t1, t2, tol, np.int32(steps))
         for j in range(n):
             out_loss[start + j, column] = state[_LOSS * BLOCK + j]
             for row in range(8):
@@ -133,7 +157,7 @@ def train(w_init, lr, inputs, targets, steps, record_every=0, tolerance=1e-4):
     Returns a ``TrainResult``: weights (8, R) final; final_loss, min_loss (R,);
     first_step_below_tol (R,) int64 (first step whose E_total < tolerance, −1 if none);
     loss (R, n_recorded) E_total at ``recorded_steps(steps, record_every)``; recorded_steps.
-    The caller validates; this only converts to contiguous arrays of one dtype.
+    The caller validates (steps < 2**31); this only converts to contiguous arrays of one dtype.
     """
     dtype = np.dtype(w_init.dtype)
     w_init = np.ascontiguousarray(w_init)

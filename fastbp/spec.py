@@ -14,6 +14,7 @@ library (Box–Muller), the same bits wherever the C library is the same.
 """
 
 import copy
+import functools
 import json
 import math
 import os
@@ -30,15 +31,23 @@ TOP_KEYS = {"steps", "lr", "dtype", "seed", "record_every", "tolerance", "shard_
             "network", "init"}  # fmt: skip
 NETWORK_KEYS = {"inputs", "targets"}
 INIT_KEYS = {
-    "course": {"kind"},
+    # course and fixed imply their count; it is accepted when it agrees, so that the canonical
+    # form (``SweepSpec.as_dict()``, which states every block's count) parses back to the spec.
+    "course": {"kind", "count"},
     "uniform": {"kind", "low", "high", "count"},
     "normal": {"kind", "mean", "std", "count"},
     "xavier": {"kind", "distribution", "count"},
-    "fixed": {"kind", "weights"},
+    "fixed": {"kind", "weights", "count"},
 }
 DTYPES = ("float64", "float32")
 DEFAULT_TOLERANCE = 1e-4
 MAX_RUNS = 2**53  # run numbers stay exact in float64 tools
+MAX_STEPS = 2**31 - 1  # the kernels count steps in int32 (as many SIMD lanes as float32)
+
+# A spec is typed TOML: a number written as a string ("0.1") is the wrong type, not a number.
+_integer = functools.partial(errors.integer, strings=False)
+_finite_number = functools.partial(errors.finite_number, strings=False)
+_number_tuple = functools.partial(errors.number_tuple, strings=False)
 
 
 @dataclass(frozen=True)
@@ -107,17 +116,17 @@ def parse_spec(data):
     for key in ("steps", "lr"):
         if key not in data:
             raise SpecError(key, "nothing", f"required key '{key}' (see the README's spec section)")
-    steps = errors.integer("steps", data["steps"], minimum=1)
+    steps = _integer("steps", data["steps"], minimum=1)
     lr_source, lrs = _parse_lr(data["lr"])
     dtype = errors.choice("dtype", data.get("dtype", "float64"), DTYPES)
-    seed = errors.integer("seed", data.get("seed", 0), minimum=0)
+    seed = _integer("seed", data.get("seed", 0), minimum=0)
     if seed >= 2**64:
         raise SpecError("seed", seed, "an integer from 0 to 2**64 - 1")
-    record_every = errors.integer("record_every", data.get("record_every", 1), minimum=0)
-    tolerance = errors.finite_number("tolerance", data.get("tolerance", DEFAULT_TOLERANCE), positive=True)
+    record_every = _integer("record_every", data.get("record_every", 1), minimum=0)
+    tolerance = _finite_number("tolerance", data.get("tolerance", DEFAULT_TOLERANCE), positive=True)
     shard_size = data.get("shard_size")
     if shard_size is not None:
-        shard_size = errors.integer("shard_size", shard_size, minimum=1)
+        shard_size = _integer("shard_size", shard_size, minimum=1)
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise SpecError("name", name, "a string")
@@ -126,8 +135,8 @@ def parse_spec(data):
     if not isinstance(network, dict):
         raise SpecError("network", network, "a table with keys inputs, targets")
     _no_unknown_keys("network", network, NETWORK_KEYS)
-    inputs = errors.number_tuple("network.inputs", network.get("inputs", COURSE_INPUTS), 2)
-    targets = errors.number_tuple("network.targets", network.get("targets", COURSE_TARGETS), 2)
+    inputs = _number_tuple("network.inputs", network.get("inputs", COURSE_INPUTS), 2)
+    targets = _number_tuple("network.targets", network.get("targets", COURSE_TARGETS), 2)
 
     raw_inits = data.get("init")
     if raw_inits is None:
@@ -150,7 +159,39 @@ def parse_spec(data):
                      targets, inits, source)  # fmt: skip
     if spec.n_runs > MAX_RUNS:
         raise SpecError("grid", f"{spec.n_runs} runs", f"at most {MAX_RUNS} runs")
+    if dtype == "float32":
+        _check_float32(spec)
     return spec
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32(spec):
+    """A float32 sweep computes with its numbers rounded to float32: refuse those that would
+    become ±inf (or an lr that would become 0) instead of training with them."""
+
+    def check(field, value, positive=False):
+        with np.errstate(over="ignore"):
+            rounded = float(np.float32(value))
+        if not math.isfinite(rounded) or (positive and rounded <= 0):
+            allowed = "a number > 0" if positive else "a number"
+            raise SpecError(field, value, f"{allowed} that float32 can hold (|x| <= {_FLOAT32_MAX:.4g}"
+                                          f"{', not rounding to 0' if positive else ''}) when dtype = 'float32'")
+
+    for k, lr in enumerate(spec.lrs):
+        check(f"lr[{k}]", lr, positive=True)
+    for name, values in (("network.inputs", spec.inputs), ("network.targets", spec.targets)):
+        for k, value in enumerate(values):
+            check(f"{name}[{k}]", value)
+    for number, block in enumerate(spec.inits):
+        p = block.params
+        for key in ("low", "high", "mean", "std"):
+            if key in p:
+                check(f"init[{number}].{key}", p[key], positive=key == "std")
+        for r, row in enumerate(p.get("weights", ())):
+            for k, value in enumerate(row):
+                check(f"init[{number}].weights[{r}][{k}]", value)
 
 
 def _no_unknown_keys(where, table, allowed):
@@ -169,18 +210,19 @@ def _parse_lr(value):
         if len(kinds) != 1 or set(value) != {kinds[0], "num"}:
             raise SpecError("lr", value, "{logspace = [a, b], num = n} or {linspace = [a, b], num = n}")
         kind = kinds[0]
-        a, b = errors.number_tuple(f"lr.{kind}", value[kind], 2)
-        num = errors.integer("lr.num", value["num"], minimum=1)
-        lrs = np.logspace(a, b, num) if kind == "logspace" else np.linspace(a, b, num)
+        a, b = _number_tuple(f"lr.{kind}", value[kind], 2)
+        num = _integer("lr.num", value["num"], minimum=1)
+        with np.errstate(over="ignore"):  # an overflowing end is refused below, by value
+            lrs = np.logspace(a, b, num) if kind == "logspace" else np.linspace(a, b, num)
         lrs = tuple(float(x) for x in lrs)
         source = {kind: [a, b], "num": num}
     elif isinstance(value, list):
         if not value:
             raise SpecError("lr", value, "at least one learning rate (the grid would be empty)")
-        lrs = tuple(errors.finite_number(f"lr[{k}]", x, positive=True) for k, x in enumerate(value))
+        lrs = tuple(_finite_number(f"lr[{k}]", x, positive=True) for k, x in enumerate(value))
         source = list(lrs)
     else:
-        lrs = (errors.finite_number("lr", value, positive=True),)
+        lrs = (_finite_number("lr", value, positive=True),)
         source = list(lrs)
     for k, x in enumerate(lrs):
         if not (math.isfinite(x) and x > 0):
@@ -195,26 +237,31 @@ def _parse_init(number, block):
     kind = errors.choice(f"{where}.kind", block.get("kind"), tuple(INIT_KEYS))
     _no_unknown_keys(where, block, INIT_KEYS[kind])
     params = {"kind": kind}
-    if kind == "course":
-        count = 1
-    elif kind == "fixed":
-        rows = block.get("weights")
-        if not isinstance(rows, list) or not rows:
-            raise SpecError(f"{where}.weights", rows, "a non-empty list of lists of 8 weights")
-        rows = [list(errors.number_tuple(f"{where}.weights[{k}]", row, 8)) for k, row in enumerate(rows)]
-        params["weights"] = rows
-        count = len(rows)
+    if kind in ("course", "fixed"):
+        if kind == "course":
+            count, implied = 1, "1 for kind 'course'"
+        else:
+            rows = block.get("weights")
+            if not isinstance(rows, list) or not rows:
+                raise SpecError(f"{where}.weights", rows, "a non-empty list of lists of 8 weights")
+            rows = [list(_number_tuple(f"{where}.weights[{k}]", row, 8)) for k, row in enumerate(rows)]
+            params["weights"] = rows
+            count, implied = len(rows), f"{len(rows)}, the number of rows of weights"
+        if "count" in block and _integer(f"{where}.count", block["count"], minimum=1) != count:
+            raise SpecError(f"{where}.count", block["count"], f"{implied} (or leave count out)")
     else:
-        count = errors.integer(f"{where}.count", block.get("count"), minimum=1)
+        count = _integer(f"{where}.count", block.get("count"), minimum=1)
         if kind == "uniform":
-            low = errors.finite_number(f"{where}.low", block.get("low", -1.0))
-            high = errors.finite_number(f"{where}.high", block.get("high", 1.0))
+            low = _finite_number(f"{where}.low", block.get("low", -1.0))
+            high = _finite_number(f"{where}.high", block.get("high", 1.0))
             if not low < high:
                 raise SpecError(f"{where}.high", high, f"a number > low ({low})")
+            if not math.isfinite(high - low):
+                raise SpecError(f"{where}.high", high, f"a number with high - low finite (low = {low})")
             params.update(low=low, high=high)
         elif kind == "normal":
-            params["mean"] = errors.finite_number(f"{where}.mean", block.get("mean", 0.0))
-            params["std"] = errors.finite_number(f"{where}.std", block.get("std", 1.0), positive=True)
+            params["mean"] = _finite_number(f"{where}.mean", block.get("mean", 0.0))
+            params["std"] = _finite_number(f"{where}.std", block.get("std", 1.0), positive=True)
         else:  # xavier
             params["distribution"] = errors.choice(
                 f"{where}.distribution", block.get("distribution", "uniform"), ("uniform", "normal")

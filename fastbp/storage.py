@@ -207,7 +207,7 @@ class Dataset:
         """Delete temporary files left by killed writers (never a finished shard)."""
         selector = pafs.FileSelector(self.path, recursive=False)
         for info in self.filesystem.get_file_info(selector):
-            if info.base_name.startswith(".part-") and ".tmp-" in info.base_name:
+            if _is_temporary(info.base_name):
                 _delete_quietly(self.filesystem, info.path)
 
 
@@ -256,7 +256,10 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
                     "a new directory or one holding this same spec; it holds a sweep of a different "
                     "spec (pass --overwrite / overwrite=True to replace it, or choose another directory)",
                 )  # fmt: skip
-            for entry in entries:
+            # The manifest goes last: a replacement killed half-way leaves a dataset that is
+            # refused as a different spec (or resumed, for its own spec), never one without a
+            # manifest that only manual cleaning could reuse.
+            for entry in sorted(entries, key=lambda e: e.base_name == MANIFEST):
                 if _is_ours(entry.base_name):
                     _delete_quietly(filesystem, entry.path)
         elif any(not n.startswith(".") for n in names):
@@ -275,9 +278,12 @@ def _same_spec(a, b):
 
 
 def _is_ours(name):
-    return name == MANIFEST or (name.startswith("part-") and name.endswith(".parquet")) or (
-        name.startswith(".part-") and ".tmp-" in name
-    )
+    return name == MANIFEST or (name.startswith("part-") and name.endswith(".parquet")) or _is_temporary(name)
+
+
+def _is_temporary(name):
+    """A shard or manifest being written (``.part-N.parquet.tmp-…``, ``._manifest.json.tmp-…``)."""
+    return (name.startswith(".part-") or name.startswith(f".{MANIFEST}")) and ".tmp-" in name
 
 
 def read_manifest(filesystem, path, field="out"):
@@ -293,7 +299,10 @@ def read_manifest(filesystem, path, field="out"):
 
 def _write_json(filesystem, path, data, local):
     text = json.dumps(data, indent=2, sort_keys=True).encode()
-    target = f"{path}.tmp-{uuid.uuid4().hex}" if local else path
+    # Hidden temporary name: a writer killed before the rename leaves a file that readers and
+    # the "directory holds other files" check ignore, and that remove_temporaries deletes.
+    head, _, name = path.rpartition("/")
+    target = f"{head}/.{name}.tmp-{uuid.uuid4().hex}" if local else path
     with filesystem.open_output_stream(target) as stream:
         stream.write(text)
     if local:
