@@ -74,7 +74,7 @@ def _lane_update(state, first_hit, j, i1, i2, t1, t2, tol, s):
     _note_loss(state, first_hit, j, E_total, tol, s)
 
 
-_INTERLEAVE = 4
+_INTERLEAVE = 2
 _LANE_GROUP = tuple(np.uint64(k * BLOCK // _INTERLEAVE) for k in range(_INTERLEAVE))
 
 
@@ -87,8 +87,6 @@ def _block_update(state, first_hit, i1, i2, t1, t2, tol, s):
         j = np.uint64(lane)
         _lane_update(state, first_hit, j + _LANE_GROUP[0], i1, i2, t1, t2, tol, s)
         _lane_update(state, first_hit, j + _LANE_GROUP[1], i1, i2, t1, t2, tol, s)
-        _lane_update(state, first_hit, j + _LANE_GROUP[2], i1, i2, t1, t2, tol, s)
-        _lane_update(state, first_hit, j + _LANE_GROUP[3], i1, i2, t1, t2, tol, s)
 
 
 @njit(inline="always")

@@ -268,7 +268,10 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
     if not create:
         raise DatasetError(field, path, "an existing fastbp dataset")
     manifest = new_manifest(spec, shard_size)
-    filesystem.create_dir(path, recursive=True)
+    try:
+        filesystem.create_dir(path, recursive=True)
+    except OSError as exc:  # a parent that is a file, no permission …: bad input, not a crash
+        raise DatasetError(field, path, f"a directory that can be created ({exc})") from None
     _write_json(filesystem, manifest_path, manifest, local=filesystem.type_name == "local")
     return Dataset(filesystem, path, manifest)
 

@@ -631,17 +631,20 @@ def bench_w3(args, sizes: Sizes, runner: CommandRunner | None) -> list[Row]:
             except Exception as exc:  # noqa: BLE001
                 row.skipped = f"{exc.__class__.__name__}: {exc}"
             rows.append(row)
-    # thread scaling summary
-    by = {}
+    return rows
+
+
+def w3_summary(rows: list[Row]) -> None:
+    """Kernel thread scaling per size: rate at the most threads / rate at 1 thread."""
+    by: dict = {}
     for r in rows:
-        if r.name.startswith("kernel") and not r.skipped:
+        if r.workload == "W3" and r.name.startswith("kernel") and not r.skipped:
             by.setdefault(r.runs, {})[r.threads] = r.rate
     for runs, d in by.items():
         if "1" in d and len(d) > 1:
             other = max(d, key=int)
             print(f"  kernel {runs:>10,} runs: {other} threads / 1 thread = "
                   f"{d[other] / d['1']:.2f}x")
-    return rows
 
 
 # --------------------------------------------------------------------------- main
@@ -708,6 +711,8 @@ def main(argv=None) -> int:
             else:
                 rows = bench_w3(args, sizes, runner)
             print_table(wl, rows)
+            if wl == "W3":
+                w3_summary(rows)
             all_rows += rows
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -204,6 +204,9 @@ def test_out_that_is_a_file_is_refused_and_untouched(tmp_path, capsys):
     for extra in ([], ["--overwrite"]):
         assert_refused(["sweep", spec, "--out", target, *extra], ["--out", "file"], capsys)
         assert target.read_bytes() == b"precious"
+    # a directory that cannot be created (its parent is a file): bad input too, exit 2
+    assert_refused(["sweep", spec, "--out", target / "sub"], ["--out", "directory"], capsys)
+    assert target.read_bytes() == b"precious"
 
 
 def test_a_sweep_and_its_rerun(tmp_path, capsys):

@@ -211,9 +211,11 @@ def test_plan_threads_and_workqueue_check():
     # More slots than cores: still one thread each.
     assert fdask.plan_threads({f"tcp://c:{k}": probe("c", k, 1, cores=2) for k in range(5)}) == {"c": 1}
     # workqueue: fine with one task thread per process, refused with two (threads or in-process workers).
-    assert fdask.threading_problem({"x": probe("a", 1, 1, "workqueue"), "y": probe("a", 2, 1, "workqueue")}) is None
+    two_processes = {"x": probe("a", 1, 1, "workqueue"), "y": probe("a", 2, 1, "workqueue")}
+    assert fdask.threading_problem(two_processes) is None
     assert "workqueue" in fdask.threading_problem({"x": probe("a", 1, 2, "workqueue")})
-    assert "workqueue" in fdask.threading_problem({"x": probe("a", 1, 1, "workqueue"), "y": probe("a", 1, 1, "workqueue")})
+    one_process = {"x": probe("a", 1, 1, "workqueue"), "y": probe("a", 1, 1, "workqueue")}
+    assert "workqueue" in fdask.threading_problem(one_process)
 
 
 def test_refusals(client, tmp_path, monkeypatch):
@@ -267,10 +269,13 @@ def test_workqueue_with_thread_workers_is_refused(tmp_path):
         from fastbp.engine import sweep
         from fastbp.errors import SpecError
         if __name__ == "__main__":
-            with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                          dashboard_address=None, scheduler_kwargs={{"dashboard_address": "127.0.0.1:0"}}) as cluster, distributed.Client(cluster) as client:
+            cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                               dashboard_address=None,
+                                               scheduler_kwargs={{"dashboard_address": "127.0.0.1:0"}})
+            with cluster, distributed.Client(cluster) as client:
                 try:
-                    sweep({spec_dict(lr=[1.0])!r}, {str(tmp_path / "o")!r}, backend="dask", client=client, progress=False)
+                    sweep({spec_dict(lr=[1.0])!r}, {str(tmp_path / "o")!r}, backend="dask", client=client,
+                          progress=False)
                 except SpecError as exc:
                     print("REFUSED", exc)
     """)

@@ -279,7 +279,7 @@ def test_histogram_quantiles_within_one_bin(dataset, summary, table):
 def test_quantiles_zeros_and_non_finite():
     rows = np.array([[0.0, 1e-3, np.nan], [0.0, 2e-3, 1e-2], [0.0, 3e-3, np.inf], [1e-40, 4e-3, 2e-2]])
     for exact_values in (10**6, 0):
-        acc = plots._Quantiles(3, 1e-30, 0.5, exact_values, plots.BINS_PER_DECADE)
+        acc = plots._Quantiles([0, 1, 2], 1e-30, 0.5, exact_values, plots.BINS_PER_DECADE)
         for k in range(len(rows)):
             acc.add(rows[k : k + 1])
         band = acc.band()
@@ -288,7 +288,7 @@ def test_quantiles_zeros_and_non_finite():
         assert band.high[2] == np.inf  # NaN and inf rank above every finite value
         assert band.median[1] == pytest.approx(2.5e-3, rel=0.06)
     # a quantile among the values in (0, floor) is the floor
-    acc = plots._Quantiles(1, 1e-30, 0.5, 0, 40)
+    acc = plots._Quantiles([0], 1e-30, 0.5, 0, 40)
     acc.add(np.array([[1e-40], [1e-35], [1e-33]]))
     assert acc.band().median[0] == 1e-30
 

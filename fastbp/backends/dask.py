@@ -76,19 +76,17 @@ def run_shards_on_dask(spec, dataset, out, *, filesystem=None, address=None, cli
         try:
             probes = client.run(probe_worker, location, filesystem)
         except Exception as exc:  # typically: fastbp is not installed on the workers
-            raise SpecError("dask workers", "workers that cannot run fastbp",
-                            f"workers with fastbp {versions['fastbp']} installed ({type(exc).__name__}: {exc})") from None  # fmt: skip
+            allowed = f"workers with fastbp {versions['fastbp']} installed ({type(exc).__name__}: {exc})"
+            raise SpecError("dask workers", "workers that cannot run fastbp", allowed) from None
         check_workers(probes, versions, out, out_field)
         threads_by_host = plan_threads(probes)
         spec_dict = spec.as_dict()
         token = uuid.uuid4().hex[:12]
         bar = Progress(dataset, spec, enabled=progress)
         started = time.perf_counter()
-        futures = [
-            client.submit(run_shard, spec_dict, location, filesystem, shard, threads_by_host, versions,
-                          key=f"fastbp-shard-{shard:06d}-{token}", pure=False, retries=RETRIES)
-            for shard in todo
-        ]  # fmt: skip
+        futures = client.map(run_shard, todo, key=[f"fastbp-shard-{shard:06d}-{token}" for shard in todo],
+                             pure=False, retries=RETRIES, spec_dict=spec_dict, location=location,
+                             filesystem=filesystem, threads_by_host=threads_by_host, versions=versions)  # fmt: skip
         try:
             for future in distributed.as_completed(futures):
                 shard, _computed = future.result()
@@ -123,8 +121,8 @@ def _connect(distributed, address, client):
         try:
             client = distributed.Client(address)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
-            raise SpecError("address", address,
-                            f"the address of a running Dask scheduler, e.g. tcp://HOST:8786 ({exc})") from None  # fmt: skip
+            allowed = f"the address of a running Dask scheduler, e.g. tcp://HOST:8786 ({exc})"
+            raise SpecError("address", address, allowed) from None
         return client, [client]
     cluster = distributed.LocalCluster(n_workers=cpu_count(), threads_per_worker=1, processes=True,
                                        host="127.0.0.1", dashboard_address=None,
@@ -260,7 +258,7 @@ def _task_threads(threads_by_host):
     return max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
-def run_shard(spec_dict, location, filesystem, shard, threads_by_host, versions):
+def run_shard(shard, spec_dict, location, filesystem, threads_by_host, versions):
     """One task: write shard ``shard`` of the dataset at ``location`` unless it exists.
 
     Returns ``(shard, computed)``. Everything it needs is in its arguments (the spec's canonical
