@@ -550,8 +550,19 @@ def _floor_handle(ax, summary):
     return line, f"{_E_SYMBOL} = 0 (or < {power}): drawn at {power}"
 
 
-def _legend(fig, handles, labels, ncols=2):
+def _band_handle():
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    return (Patch(color="0.5", alpha=0.3, linewidth=0), Line2D([], [], color="0.35", linewidth=1.8))
+
+
+def _legend(fig, handles, labels, ncols=None):
     from matplotlib.legend_handler import HandlerTuple
+
+    if ncols is None:  # two columns when they fit the figure's width
+        width_chars = fig.get_figwidth() * 72 / (0.6 * 9) - 8
+        ncols = 2 if len(labels) > 2 and 2 * max(len(t) for t in labels) <= width_chars else 1
 
     fig.legend(handles, labels, loc="outside lower center", ncols=ncols, frameon=False, fontsize=9,
                handler_map={tuple: HandlerTuple(ndivide=1)})  # fmt: skip
@@ -572,7 +583,7 @@ def lr_figure(summary, lr):
     ax = fig.add_subplot()
     _style(ax)
     colors = _colors(summary)
-    handles, labels, plotted = [], [], []
+    handles, labels, plotted, binned = [], [], [], False
     for block, band in sorted(summary.curves.get(lr, {}).items()):
         family, color = summary.family(block), colors[block]
         low, median, high = (_clip(a, summary.floor) for a in (band.low, band.median, band.high))
@@ -581,14 +592,17 @@ def lr_figure(summary, lr):
         overflow = int(summary.final[block].overflow[list(summary.lrs).index(lr)])
         extra = f", {overflow:,} overflowed" if overflow else ""
         handles.append((Patch(color=color, alpha=0.22, linewidth=0), ax.lines[-1]))
-        labels.append(f"{family.label}, n = {_count(band.n)}{extra}: median, 10–90 %"
-                      + ("" if band.exact else " (binned)"))  # fmt: skip
+        labels.append(f"{family.label}, n = {_count(band.n)}{extra}")
         plotted += [low, median, high]
+        binned = binned or not band.exact
+    if plotted:
+        handles.append(_band_handle())
+        labels.append("median (line), 10–90 % of runs (band)" + (" ≈, binned" if binned else ""))
     if lr in summary.course:
         y = _clip(summary.course[lr], summary.floor)
         ax.plot(x, y, color=_COURSE_COLOR, linewidth=2.0, marker=marker, gid="course", zorder=5)
-        handles.append(ax.lines[-1])
-        labels.append("course weights (SPEC: w1 … w8 = 0.15 … 0.55)")
+        handles.insert(0, ax.lines[-1])
+        labels.insert(0, "course weights (SPEC)")
         plotted.append(y)
     log = _scale(ax, plotted + [np.array([summary.tolerance])], summary.floor)
     ax.axhline(summary.tolerance, color="0.3", linestyle="--", linewidth=1.0, zorder=1)
@@ -602,7 +616,7 @@ def lr_figure(summary, lr):
     ax.set_xlabel("step")
     ax.set_ylabel(_E_LABEL + (" (log scale)" if log else ""))
     ax.set_title(f"Loss curves at learning rate {_lr_text(lr)}\n{_subtitle(summary)}", fontsize=11)
-    _legend(fig, handles, labels, ncols=1 if len(labels) <= 3 else 2)
+    _legend(fig, handles, labels)
     return fig
 
 
@@ -651,7 +665,7 @@ def overview_figure(summary):
     fig = _new_figure((11.0, 4.8))
     ax_loss, ax_hit = fig.subplots(1, 2)
     colors = _colors(summary)
-    handles, labels, plotted = [], [], []
+    handles, labels, plotted, binned, n_band = [], [], [], False, 0
     order = sorted(summary.families, key=lambda f: (f.kind != "course", f.block))
     for family in order:
         stats = summary.final[family.block]
@@ -674,13 +688,16 @@ def overview_figure(summary):
         if len(x) <= 12:  # say the values a 0–100 % axis cannot show
             for lr, value in zip(x, fraction):
                 if 0 < value < 1:
-                    ax_hit.annotate(f"{100 * value:.3g}%", (lr, value), textcoords="offset points", xytext=(0, -14),
+                    offset = (8 + 11 * n_band) * (1 if value < 0.5 else -1) - (0 if value < 0.5 else 4)
+                    ax_hit.annotate(f"{100 * value:.3g}%", (lr, value), textcoords="offset points", xytext=(0, offset),
                                     ha="center", fontsize=8, color=color)  # fmt: skip
         runs = stats.final.n[have]
         n_text = _count(int(runs[0])) if (runs == runs[0]).all() else f"{_count(int(runs.min()))}–{_count(int(runs.max()))}"
         handles.append((Patch(color=color, alpha=0.22, linewidth=0), ax_loss.lines[-1]))
-        labels.append(f"{family.label}, n = {n_text} per lr: median, 10–90 %")
+        labels.append(f"{family.label}, n = {n_text} per lr")
         plotted += [low, median, high]
+        binned = binned or not stats.final.exact[have].all()
+        n_band += 1
     for ax in (ax_loss, ax_hit):
         _style(ax)
         if len(lrs) > 1 and lrs[-1] / lrs[0] >= 10:
@@ -690,6 +707,9 @@ def overview_figure(summary):
             ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("learning rate")
     log = _scale(ax_loss, plotted + [np.array([summary.tolerance])], summary.floor)
+    if n_band:
+        handles.append(_band_handle())
+        labels.append("median (line), 10–90 % of runs (band)" + (" ≈, binned" if binned else ""))
     ax_loss.axhline(summary.tolerance, color="0.3", linestyle="--", linewidth=1.0, zorder=1)
     handles.append(ax_loss.lines[-1])
     labels.append(f"tolerance {summary.tolerance:g}")

@@ -1,0 +1,111 @@
+"""fastmath's exp and sigmoid against correctly rounded values (Python's decimal at 40 digits).
+
+The SPEC's reference-figure section sets the budget: an exp within about 1 ulp keeps every loss
+curve inside 1e-12 relative. The sigmoid adds a division-free reciprocal (Newton steps), allowed
+2 ulp here. Outside the normal range both flush tiny results to 0 (documented in fastmath).
+"""
+
+import decimal
+import math
+
+import numpy as np
+import pytest
+from numba import njit
+
+from fastbp.fastmath import exp, sigmoid
+
+EXP_MAX_ULP = 1.0
+SIGMOID_MAX_ULP = 2.0
+
+decimal.getcontext().prec = 40
+
+
+def exact_exp(x):
+    return decimal.Decimal(float(x)).exp()
+
+
+def exact_sigmoid(x):
+    return 1 / (1 + (-decimal.Decimal(float(x))).exp())
+
+
+def ulp_error(got, exact, dtype):
+    """|got − exact| in units of the last place of ``exact`` rounded to ``dtype``."""
+    spacing = float(np.spacing(dtype(abs(float(exact)))))
+    return float(abs(decimal.Decimal(float(got)) - exact)) / spacing
+
+
+@njit(error_model="numpy")
+def _apply_exp(x, out):
+    for i in range(x.shape[0]):
+        out[i] = exp(x[i])
+
+
+@njit(error_model="numpy")
+def _apply_sigmoid(x, out):
+    for i in range(x.shape[0]):
+        out[i] = sigmoid(x[i])
+
+
+def _samples(dtype, low, high, n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.uniform(low, high, n), rng.uniform(-1, 1, n // 4)]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype, low, high", [(np.float64, -707.0, 709.0), (np.float32, -86.0, 88.0)])
+def test_exp_within_one_ulp_of_correctly_rounded(dtype, low, high):
+    x = _samples(dtype, low, high)
+    got = np.empty_like(x)
+    _apply_exp(x, got)
+    worst = max(ulp_error(g, exact_exp(v), dtype) for v, g in zip(x, got))
+    assert worst <= EXP_MAX_ULP
+    assert worst > 0  # the comparison is live: a polynomial is not correctly rounded everywhere
+
+
+@pytest.mark.parametrize("dtype, low, high", [(np.float64, -700.0, 700.0), (np.float32, -80.0, 80.0)])
+def test_sigmoid_within_two_ulp_of_correctly_rounded(dtype, low, high):
+    x = _samples(dtype, low, high, seed=1)
+    got = np.empty_like(x)
+    _apply_sigmoid(x, got)
+    worst = max(ulp_error(g, exact_sigmoid(v), dtype) for v, g in zip(x, got))
+    assert worst <= SIGMOID_MAX_ULP
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_special_values(dtype):
+    big = 710.0 if dtype is np.float64 else 89.0
+    x = np.array([0.0, np.inf, -np.inf, np.nan, big, 1e30, -1e30], dtype=dtype)
+    got = np.empty_like(x)
+    _apply_exp(x, got)
+    assert got[0] == 1.0
+    assert got[1] == np.inf and got[4] == np.inf and got[5] == np.inf  # overflow is inf, not a crash
+    assert got[2] == 0.0 and got[6] == 0.0
+    assert np.isnan(got[3])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_saturates_like_the_ieee_formula(dtype):
+    x = np.array([0.0, np.inf, -np.inf, np.nan, 1e30, -1e30, 40.0, -40.0], dtype=dtype)
+    got = np.empty_like(x)
+    _apply_sigmoid(x, got)
+    with np.errstate(over="ignore"):
+        ieee = dtype(1) / (dtype(1) + np.exp(-x))
+    assert got[0] == 0.5
+    assert got[1] == 1.0 and got[4] == 1.0  # 1 / (1 + 0)
+    assert got[2] == 0.0 and got[5] == 0.0  # 1 / (1 + inf)
+    assert np.isnan(got[3])
+    assert got[6] == ieee[6] == 1.0  # 1 + e^-40 rounds to 1
+    assert ulp_error(got[7], exact_sigmoid(x[7]), dtype) <= SIGMOID_MAX_ULP
+
+
+def test_exp_and_sigmoid_loops_vectorise():
+    """Plain arithmetic is the point of fastmath: a loop over it must become SIMD code."""
+    x = np.zeros(64)
+    _apply_exp(x, np.empty_like(x))
+    _apply_sigmoid(x, np.empty_like(x))
+    for function in (_apply_exp, _apply_sigmoid):
+        assert "vector.body" in function.inspect_llvm(function.signatures[0])
+
+
+def test_python_fallbacks_match_math():
+    assert exp(1.5) == math.exp(1.5)
+    assert sigmoid(0.3) == 1.0 / (1.0 + math.exp(-0.3))
