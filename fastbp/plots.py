@@ -66,6 +66,9 @@ _COURSE_COLOR = "black"
 _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#999999")
 _E_SYMBOL = "$E_\\mathrm{total}$"
 _E_LABEL = _E_SYMBOL + " = ½Σ(t − a)²"
+_BAND_LABEL = "median (line), 10–90 % of runs (band)"
+_BAND_LABEL_BINNED = "≈ median, 10–90 % band (binned quantiles)"
+_LABEL_BOX = dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85)
 _NEEDED = ("lr", "init_block", "final_loss", "min_loss", "first_step_below_tol", "overflow", "loss")
 
 
@@ -303,7 +306,8 @@ def _loss_matrix(column, n_rows, n_points):
     import pyarrow.compute as pc
 
     flat = column.flatten()
-    if len(flat) != n_rows * n_points or (n_rows and pc.min_max(pc.list_value_length(column)).as_py() != {"min": n_points, "max": n_points}):
+    lengths = pc.min_max(pc.list_value_length(column)).as_py()
+    if len(flat) != n_rows * n_points or (n_rows and lengths != {"min": n_points, "max": n_points}):
         raise ValueError(f"the loss column must hold {n_points} values per run (metadata recorded_steps)")
     return flat.to_numpy(zero_copy_only=False).reshape(n_rows, n_points)
 
@@ -444,6 +448,9 @@ def summarise(dataset, *, filesystem=None, exact_values=EXACT_VALUES, bins_per_d
         for (key_lr, key_block), acc in curves.items():
             summary.curves.setdefault(key_lr, {})[key_block] = acc.band()
         del curves
+        for key, entry in stats.items():  # this chunk's final losses: keep their quantiles only
+            if isinstance(entry[0], _Quantiles):
+                entry[0] = entry[0].band()
 
     for family in families:
         n = np.zeros(len(lrs), dtype=np.int64)
@@ -454,7 +461,7 @@ def summarise(dataset, *, filesystem=None, exact_values=EXACT_VALUES, bins_per_d
             entry = stats.get((float(lr), family.block))
             if entry is None:
                 continue
-            band = entry[0].band()
+            band = entry[0]
             n[k], median[k], low[k], high[k], exact[k] = band.n, band.median[0], band.low[0], band.high[0], band.exact
             reached[k], below[k], overflow[k] = entry[1:]
         summary.final[family.block] = FinalStats(Band(n, median, low, high, exact), reached, below, overflow)
@@ -517,8 +524,8 @@ def _subtitle(summary):
     net = spec.get("network") or {}
     parts = []
     if net:
-        parts.append("inputs ({}), targets ({})".format(", ".join(f"{v:g}" for v in net.get("inputs", [])),
-                                                        ", ".join(f"{v:g}" for v in net.get("targets", []))))  # fmt: skip
+        inputs, targets = (", ".join(f"{v:g}" for v in net.get(key, [])) for key in ("inputs", "targets"))
+        parts.append(f"inputs ({inputs}), targets ({targets})")
     parts.append(f"{summary.metadata.get('steps', int(summary.steps[-1])):,} steps")
     if summary.metadata.get("dtype"):
         parts.append(summary.metadata["dtype"])
@@ -557,12 +564,20 @@ def _band_handle():
     return (Patch(color="0.5", alpha=0.3, linewidth=0), Line2D([], [], color="0.35", linewidth=1.8))
 
 
+def _visible_length(text):
+    """Characters a label shows (mathtext markup such as $E_\\mathrm{total}$ counted as shown)."""
+    import re
+
+    text = re.sub(r"\\mathrm\{([^}]*)\}", r"\1", text)
+    return len(re.sub(r"[$^_{}]", "", text))
+
+
 def _legend(fig, handles, labels, ncols=None):
     from matplotlib.legend_handler import HandlerTuple
 
     if ncols is None:  # two columns when they fit the figure's width
         width_chars = fig.get_figwidth() * 72 / (0.6 * 9) - 8
-        ncols = 2 if len(labels) > 2 and 2 * max(len(t) for t in labels) <= width_chars else 1
+        ncols = 2 if len(labels) > 2 and 2 * max(_visible_length(t) for t in labels) <= width_chars else 1
 
     fig.legend(handles, labels, loc="outside lower center", ncols=ncols, frameon=False, fontsize=9,
                handler_map={tuple: HandlerTuple(ndivide=1)})  # fmt: skip
@@ -579,7 +594,7 @@ def lr_figure(summary, lr):
     lr = float(lr)
     x = summary.steps
     marker = "o" if len(x) < 3 else None
-    fig = _new_figure((7.0, 4.9))
+    fig = _new_figure((7.6, 5.2))
     ax = fig.add_subplot()
     _style(ax)
     colors = _colors(summary)
@@ -597,7 +612,7 @@ def lr_figure(summary, lr):
         binned = binned or not band.exact
     if plotted:
         handles.append(_band_handle())
-        labels.append("median (line), 10–90 % of runs (band)" + (" ≈, binned" if binned else ""))
+        labels.append(_BAND_LABEL if not binned else _BAND_LABEL_BINNED)
     if lr in summary.course:
         y = _clip(summary.course[lr], summary.floor)
         ax.plot(x, y, color=_COURSE_COLOR, linewidth=2.0, marker=marker, gid="course", zorder=5)
@@ -665,13 +680,14 @@ def overview_figure(summary):
     fig = _new_figure((11.0, 4.8))
     ax_loss, ax_hit = fig.subplots(1, 2)
     colors = _colors(summary)
-    handles, labels, plotted, binned, n_band = [], [], [], False, 0
+    handles, labels, plotted, binned, n_band, stacked = [], [], [], False, 0, {}
     order = sorted(summary.families, key=lambda f: (f.kind != "course", f.block))
     for family in order:
         stats = summary.final[family.block]
         have = stats.final.n > 0
         x = lrs[have]
-        low, median, high = (_clip(a[have], summary.floor) for a in (stats.final.low, stats.final.median, stats.final.high))
+        final = stats.final
+        low, median, high = (_clip(a[have], summary.floor) for a in (final.low, final.median, final.high))
         fraction = stats.reached[have] / stats.final.n[have]
         if family.kind == "course":
             style = dict(color=_COURSE_COLOR, linewidth=2.0, marker="o", markersize=5, zorder=5)
@@ -685,14 +701,18 @@ def overview_figure(summary):
         ax_loss.fill_between(x, low, high, color=color, alpha=0.22, linewidth=0, gid=f"band:{family.block}")
         ax_loss.plot(x, median, color=color, linewidth=1.8, marker="s", markersize=4, gid=f"final:{family.block}")
         ax_hit.plot(x, fraction, color=color, linewidth=1.8, marker="s", markersize=4, gid=f"reached:{family.block}")
-        if len(x) <= 12:  # say the values a 0–100 % axis cannot show
+        if len(x) <= 12:  # print the values that a 0–100 % axis cannot tell from 0 or 100 %
             for lr, value in zip(x, fraction):
-                if 0 < value < 1:
-                    offset = (8 + 11 * n_band) * (1 if value < 0.5 else -1) - (0 if value < 0.5 else 4)
-                    ax_hit.annotate(f"{100 * value:.3g}%", (lr, value), textcoords="offset points", xytext=(0, offset),
-                                    ha="center", fontsize=8, color=color)  # fmt: skip
+                if 0 < value < 0.1 or 0.9 < value < 1:
+                    near_zero = bool(value < 0.5)
+                    k = stacked[lr, near_zero] = stacked.get((lr, near_zero), -1) + 1  # stack labels at one lr
+                    ax_hit.annotate(f"{100 * value:.3g}%", (lr, 0.0 if near_zero else 1.0), textcoords="offset points",
+                                    xytext=(6, 6 + 13 * k if near_zero else -(14 + 13 * k)), ha="left", fontsize=8,
+                                    color=color, zorder=6, bbox=_LABEL_BOX)  # fmt: skip
         runs = stats.final.n[have]
-        n_text = _count(int(runs[0])) if (runs == runs[0]).all() else f"{_count(int(runs.min()))}–{_count(int(runs.max()))}"
+        n_text = _count(int(runs[0]))
+        if (runs != runs[0]).any():
+            n_text = f"{_count(int(runs.min()))}–{_count(int(runs.max()))}"
         handles.append((Patch(color=color, alpha=0.22, linewidth=0), ax_loss.lines[-1]))
         labels.append(f"{family.label}, n = {n_text} per lr")
         plotted += [low, median, high]
@@ -709,7 +729,7 @@ def overview_figure(summary):
     log = _scale(ax_loss, plotted + [np.array([summary.tolerance])], summary.floor)
     if n_band:
         handles.append(_band_handle())
-        labels.append("median (line), 10–90 % of runs (band)" + (" ≈, binned" if binned else ""))
+        labels.append(_BAND_LABEL if not binned else _BAND_LABEL_BINNED)
     ax_loss.axhline(summary.tolerance, color="0.3", linestyle="--", linewidth=1.0, zorder=1)
     handles.append(ax_loss.lines[-1])
     labels.append(f"tolerance {summary.tolerance:g}")
@@ -748,7 +768,8 @@ def _save(fig, path, fmt):
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
-        with matplotlib.rc_context({"svg.hashsalt": "fastbp"}):
+        # errstate: log axes spanning hundreds of decades overflow harmlessly inside matplotlib
+        with matplotlib.rc_context({"svg.hashsalt": "fastbp"}), np.errstate(over="ignore"):
             fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
         os.replace(tmp, path)
     finally:

@@ -95,12 +95,13 @@ def test_block_update_loop_is_vectorised():
     """The inner loop over a block's runs must compile to SIMD code (LLVM's vector.body)."""
 
     @njit(error_model="numpy")
-    def one_step(state, first_hit):
-        kernels._block_update(state, first_hit, 0.05, 0.1, 0.5, 0.5, 1e-4, np.int32(0))
+    def one_step(state, first_hit, i1, i2, t1, t2, tol):
+        kernels._block_update(state, first_hit, i1, i2, t1, t2, tol, np.int32(0))
 
     for dtype in (np.float64, np.float32):
         state = np.zeros(kernels._STATE_ROWS * kernels.BLOCK, dtype=dtype)
-        one_step(state, np.full(kernels.BLOCK, -1, dtype=np.int32))
+        scalars = (dtype(v) for v in (0.05, 0.1, 0.5, 0.5, 1e-4))
+        one_step(state, np.full(kernels.BLOCK, -1, dtype=np.int32), *scalars)
     for signature in one_step.signatures:
         llvm = one_step.inspect_llvm(signature)
         assert "vector.body" in llvm
