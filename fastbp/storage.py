@@ -112,38 +112,66 @@ def file_metadata(spec, recorded_steps, versions_):
     return {METADATA_KEY: json.dumps(block, sort_keys=True).encode()}
 
 
+# pyarrow's numpy conversions (pa.array, pa.table) import pandas, when installed, to check for
+# its types: half a second of start-up for nothing. Buffers wrap numpy memory directly instead.
+_ARROW_TYPES = {
+    np.dtype(np.float64): pa.float64(),
+    np.dtype(np.float32): pa.float32(),
+    np.dtype(np.int64): pa.int64(),
+    np.dtype(np.int32): pa.int32(),
+}
+
+
+def arrow_array(values, valid=None):
+    """A zero-copy Arrow array over a 1-D numeric or bool numpy array; ``valid``: bool mask or None."""
+    values = np.ascontiguousarray(values)
+    validity = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if values.dtype == np.bool_:
+        data = pa.py_buffer(np.packbits(values, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), len(values), [validity, data])
+    return pa.Array.from_buffers(_ARROW_TYPES[values.dtype], len(values), [validity, pa.py_buffer(values)])
+
+
+def arrow_strings(labels, codes):
+    """A string array taking ``labels[codes[i]]`` for each i, built from buffers."""
+    encoded = [label.encode() for label in labels]
+    lengths = np.array([len(e) for e in encoded], dtype=np.int32)[codes]
+    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = b"".join(encoded[c] for c in codes) if len(labels) > 1 else encoded[0] * len(codes)
+    return pa.Array.from_buffers(pa.string(), len(codes), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
 def shard_table(spec, runs, lrs, init_blocks, init_indices, w_init, result, metadata):
     """A shard's rows as a ``pyarrow.Table`` (arrays from ``kernels.train``; no copies of curves)."""
     n = len(runs)
-    kinds = np.array([b.kind for b in spec.inits], dtype=object)
     n_points = result.loss.shape[1]
     # The list column is one flat array plus offsets: no per-run Python objects.
-    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * np.int32(n_points), type=pa.int32())
-    if n * n_points >= 2**31:
-        offsets = pa.array(np.arange(n + 1, dtype=np.int64) * n_points, type=pa.int64())
-    flat = pa.array(result.loss.reshape(-1))
     loss_type = schema(spec.dtype).field("loss").type
-    if offsets.type == pa.int64():
-        loss = pa.LargeListArray.from_arrays(offsets, flat).cast(loss_type)
-    else:
-        loss = pa.ListArray.from_arrays(offsets, flat, type=loss_type)
+    if n * n_points < 2**31:
+        offsets = arrow_array(np.arange(n + 1, dtype=np.int32) * np.int32(n_points))
+        loss = pa.ListArray.from_arrays(offsets, arrow_array(result.loss.reshape(-1)), type=loss_type)
+    else:  # more values than int32 offsets can address: build as a large list, then narrow per chunk
+        offsets = arrow_array(np.arange(n + 1, dtype=np.int64) * np.int64(n_points))
+        loss = pa.LargeListArray.from_arrays(offsets, arrow_array(result.loss.reshape(-1)))
+        loss = pa.chunked_array([loss]).cast(loss_type)
     first_hit = result.first_step_below_tol
-    final_weights_finite = np.isfinite(result.weights).all(axis=0)
-    columns = {
-        "run": runs,
-        "lr": lrs,
-        "init": pa.array(kinds[init_blocks], type=pa.string()),
-        "init_block": init_blocks,
-        "init_index": init_indices,
-        **{f"w{k + 1}_init": w_init[k] for k in range(8)},
-        **{f"w{k + 1}": result.weights[k] for k in range(8)},
-        "final_loss": result.final_loss,
-        "min_loss": result.min_loss,
-        "first_step_below_tol": pa.array(first_hit, mask=first_hit < 0, type=pa.int64()),
-        "overflow": ~(final_weights_finite & np.isfinite(result.final_loss)),
-        "loss": loss,
-    }
-    return pa.table(columns, schema=schema(spec.dtype, metadata))
+    finite = np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss)
+    columns = [
+        arrow_array(runs),
+        arrow_array(lrs),
+        arrow_strings([b.kind for b in spec.inits], init_blocks),
+        arrow_array(init_blocks.astype(np.int32)),
+        arrow_array(init_indices),
+        *(arrow_array(w_init[k]) for k in range(8)),
+        *(arrow_array(result.weights[k]) for k in range(8)),
+        arrow_array(result.final_loss),
+        arrow_array(result.min_loss),
+        arrow_array(first_hit, valid=first_hit >= 0),
+        arrow_array(~finite),
+        loss,
+    ]
+    return pa.Table.from_arrays(columns, schema=schema(spec.dtype, metadata))
 
 
 def resolve(out, filesystem=None):

@@ -31,7 +31,9 @@ def step_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=
     import pyarrow as pa
 
     from fastbp.kernels import TABLE_COLUMNS, step_table_array
+    from fastbp.storage import arrow_array
 
     lr, steps, inputs, targets, weights, dtype = check_table_args(lr, steps, inputs, targets, weights, dtype)
     values = step_table_array(lr, steps, inputs, targets, weights, dtype)
-    return pa.table({name: values[:, c] for c, name in enumerate(TABLE_COLUMNS)})
+    columns = [arrow_array(values[:, c]) for c in range(len(TABLE_COLUMNS))]
+    return pa.Table.from_arrays(columns, names=list(TABLE_COLUMNS))
