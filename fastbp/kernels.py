@@ -108,7 +108,8 @@ def _note_loss(state, first_hit, j, E_total, tol, s):
     loss_at, min_at = _ROW[_LOSS] + j, _ROW[_MIN] + j
     state[loss_at] = E_total
     previous_min = state[min_at]
-    state[min_at] = E_total if E_total < previous_min else previous_min  # NaN never wins
+    # numpy.nanmin's meaning: NaN losses are skipped; a run with no finite loss keeps NaN.
+    state[min_at] = E_total if (E_total < previous_min) | (previous_min != previous_min) else previous_min
     # Selects, not branches, so the block loop stays vectorisable.
     first_hit[j] = s if (first_hit[j] < 0) & (E_total < tol) else first_hit[j]
 
@@ -118,7 +119,7 @@ def _train_kernel(w_init, lr, i1, i2, t1, t2, steps, record_every, tol,
                   out_weights, out_final, out_min, out_first_hit, out_loss):  # fmt: skip
     n_runs = lr.shape[0]
     n_blocks = (n_runs + BLOCK - 1) // BLOCK
-    inf = lr.dtype.type(np.inf)
+    nan = lr.dtype.type(np.nan)
     for block in prange(n_blocks):
         start = block * BLOCK
         n = min(BLOCK, n_runs - start)
@@ -129,7 +130,7 @@ def _train_kernel(w_init, lr, i1, i2, t1, t2, steps, record_every, tol,
             for row in range(8):
                 state[row * BLOCK + j] = w_init[row, src]
             state[_LR * BLOCK + j] = lr[src]
-            state[_MIN * BLOCK + j] = inf
+            state[_MIN * BLOCK + j] = nan
         column = 0
         for s in range(steps):
             _block_update(state, first_hit, i1, i2, t1, t2, tol, np.int32(s))
