@@ -77,6 +77,15 @@ def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="t
 
         if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
             raise SpecError("threads", threads, f"an integer from 1 to {numba.config.NUMBA_NUM_THREADS} (this machine's cores)")
+    if backend == "dask":  # refusals that need no dataset come before it is created
+        from fastbp.backends.dask import import_distributed
+
+        import_distributed()
+        if client is not None and address is not None:
+            raise SpecError("address", address, "an address or a client, not both")
+    elif address is not None or client is not None:
+        raise SpecError("address" if address is not None else "client", address or client,
+                        "nothing unless the backend is 'dask' (--backend dask)")  # fmt: skip
     shard_size = spec.shard_size or default_shard_size(spec)
     dataset = storage.open_dataset(out, spec, shard_size, overwrite=overwrite, filesystem=filesystem, field=out_field)
     dataset.remove_temporaries()

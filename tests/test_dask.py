@@ -290,7 +290,7 @@ def test_workqueue_with_thread_workers_is_refused(tmp_path):
 # Last: it kills (and the nanny restarts) one of the module cluster's workers.
 def test_killed_worker_task_is_retried(client, tmp_path):
     shard_size, n_shards = 2048, 12
-    spec = spec_dict(steps=2500, record_every=0, shard_size=shard_size, lr=[0.5, 1.0, 2.0],
+    spec = spec_dict(steps=5000, record_every=0, shard_size=shard_size, lr=[0.5, 1.0, 2.0],
                      init=[{"kind": "uniform", "count": shard_size * n_shards // 3}])  # fmt: skip
     out = tmp_path / "killed"
     result = {}
