@@ -8,8 +8,10 @@ its position, and nothing is shared between blocks: results never depend on the 
 the batch a run sits in or its lane. No ``fastmath`` flags: IEEE operations only (no
 reassociation, no FMA contraction), so a run's bits are the same on every x86-64 CPU.
 
-Compile policy: every kernel here is ``cache=True`` (compiled on first use per dtype, then
-loaded from ``__pycache__``); nothing compiles at import.
+Compile policy: every kernel here is ``cache=True``: compiled on first use per dtype (float64,
+float32), then loaded from ``__pycache__`` (or Numba's user cache directory when the package
+directory is read-only); the cache key covers this file, model.py and fastmath.py. Nothing
+compiles at import, and a command compiles only what it calls.
 """
 
 from collections import namedtuple
@@ -17,6 +19,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
+from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
 from fastbp.model import backward, forward, loss, step, total_loss, update
 
 #: Runs per block: a multiple of every SIMD width (AVX-512 float32 has 16 lanes), small

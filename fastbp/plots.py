@@ -135,6 +135,8 @@ def _bin_kernel():
     if _BIN is None:
         from numba import njit
 
+        from fastbp import _numba_cache  # noqa: F401
+
         @njit(cache=True, nogil=True)
         def bin_values(values, columns, lo, per_decade, floor, n_bins, counts):
             for r in range(values.shape[0]):
