@@ -58,7 +58,7 @@ _ROW = tuple(np.uint64(row * BLOCK) for row in range(_STATE_ROWS))
 
 
 @njit(inline="always")
-def _lane_update(state, first_hit, j, i1, i2, t1, t2, tol, s):
+def _lane_update(state, steps_not_below, j, i1, i2, t1, t2, tol):
     """One gradient step (SPEC "Update") for the run in lane j, plus its summaries."""
     E_total, w1, w2, w3, w4, w5, w6, w7, w8 = step(
         i1, i2, t1, t2,
@@ -74,7 +74,7 @@ def _lane_update(state, first_hit, j, i1, i2, t1, t2, tol, s):
     state[_ROW[5] + j] = w6
     state[_ROW[6] + j] = w7
     state[_ROW[7] + j] = w8
-    _note_loss(state, first_hit, j, E_total, tol, s)
+    _note_loss(state, steps_not_below, j, E_total, tol)
 
 
 _INTERLEAVE = 2
@@ -82,18 +82,18 @@ _LANE_GROUP = tuple(np.uint64(k * BLOCK // _INTERLEAVE) for k in range(_INTERLEA
 
 
 @njit(inline="always")
-def _block_update(state, first_hit, i1, i2, t1, t2, tol, s):
+def _block_update(state, steps_not_below, i1, i2, t1, t2, tol):
     """One gradient step for every run of a block."""
     # Four independent runs per iteration: one run's step is a long dependency chain (exp, divide,
     # exp, divide), and several chains in one loop body let the CPU overlap them.
     for lane in range(BLOCK // _INTERLEAVE):
         j = np.uint64(lane)
-        _lane_update(state, first_hit, j + _LANE_GROUP[0], i1, i2, t1, t2, tol, s)
-        _lane_update(state, first_hit, j + _LANE_GROUP[1], i1, i2, t1, t2, tol, s)
+        _lane_update(state, steps_not_below, j + _LANE_GROUP[0], i1, i2, t1, t2, tol)
+        _lane_update(state, steps_not_below, j + _LANE_GROUP[1], i1, i2, t1, t2, tol)
 
 
 @njit(inline="always")
-def _block_final_loss(state, first_hit, i1, i2, t1, t2, tol, s):
+def _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol):
     """E_total at the final weights (the last point of every loss curve)."""
     r0, r1, r2, r3, r4, r5, r6, r7 = _ROW[0], _ROW[1], _ROW[2], _ROW[3], _ROW[4], _ROW[5], _ROW[6], _ROW[7]
     for lane in range(BLOCK):
@@ -103,18 +103,24 @@ def _block_final_loss(state, first_hit, i1, i2, t1, t2, tol, s):
             state[r0 + j], state[r1 + j], state[r2 + j], state[r3 + j],
             state[r4 + j], state[r5 + j], state[r6 + j], state[r7 + j],
         )  # fmt: skip
-        _note_loss(state, first_hit, j, E_total, tol, s)
+        _note_loss(state, steps_not_below, j, E_total, tol)
 
 
 @njit(inline="always")
-def _note_loss(state, first_hit, j, E_total, tol, s):
+def _note_loss(state, steps_not_below, j, E_total, tol):
+    """Keep the running minimum of E_total, and count the steps at which it is not below tol.
+
+    The running minimum only falls, so that count is the first step whose E_total < tol (when
+    the run gets there at all): two cheap operations a step instead of tracking a step number.
+    NaN losses never become the minimum (it starts at +inf and is NaN'd at the end if it stays
+    there: E_total is bounded, so +inf means no finite loss ever).
+    """
     loss_at, min_at = _ROW[_LOSS] + j, _ROW[_MIN] + j
     state[loss_at] = E_total
     previous_min = state[min_at]
-    # numpy.nanmin's meaning: NaN losses are skipped; a run with no finite loss keeps NaN.
-    state[min_at] = E_total if (E_total < previous_min) | (previous_min != previous_min) else previous_min
-    # Selects, not branches, so the block loop stays vectorisable.
-    first_hit[j] = s if (first_hit[j] < 0) & (E_total < tol) else first_hit[j]
+    running_min = E_total if E_total < previous_min else previous_min
+    state[min_at] = running_min
+    steps_not_below[j] += np.int32(not running_min < tol)
 
 
 @njit(parallel=True, error_model="numpy", cache=True, nogil=True)
@@ -122,33 +128,34 @@ def _train_kernel(w_init, lr, i1, i2, t1, t2, steps, record_every, tol,
                   out_weights, out_final, out_min, out_first_hit, out_loss):  # fmt: skip
     n_runs = lr.shape[0]
     n_blocks = (n_runs + BLOCK - 1) // BLOCK
-    nan = lr.dtype.type(np.nan)
+    inf = lr.dtype.type(np.inf)
     for block in prange(n_blocks):
         start = block * BLOCK
         n = min(BLOCK, n_runs - start)
         state = np.empty(_STATE_ROWS * BLOCK, dtype=lr.dtype)
-        first_hit = np.full(BLOCK, -1, dtype=np.int32)  # int32: as many lanes as float32
+        steps_not_below = np.zeros(BLOCK, dtype=np.int32)  # int32: as many lanes as float32
         for j in range(BLOCK):
             src = start + min(j, n - 1)  # pad a short block with copies of its last run
             for row in range(8):
                 state[row * BLOCK + j] = w_init[row, src]
             state[_LR * BLOCK + j] = lr[src]
-            state[_MIN * BLOCK + j] = nan
+            state[_MIN * BLOCK + j] = inf
         column = 0
         for s in range(steps):
-            _block_update(state, first_hit, i1, i2, t1, t2, tol, np.int32(s))
+            _block_update(state, steps_not_below, i1, i2, t1, t2, tol)
             if record_every > 0 and s % record_every == 0:
                 for j in range(n):
                     out_loss[start + j, column] = state[_LOSS * BLOCK + j]
                 column += 1
-        _block_final_loss(state, first_hit, i1, i2, t1, t2, tol, np.int32(steps))
+        _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol)
         for j in range(n):
             out_loss[start + j, column] = state[_LOSS * BLOCK + j]
             for row in range(8):
                 out_weights[row, start + j] = state[row * BLOCK + j]
             out_final[start + j] = state[_LOSS * BLOCK + j]
-            out_min[start + j] = state[_MIN * BLOCK + j]
-            out_first_hit[start + j] = first_hit[j]
+            running_min = state[_MIN * BLOCK + j]
+            out_min[start + j] = running_min if running_min != inf else np.nan
+            out_first_hit[start + j] = steps_not_below[j] if running_min < tol else -1
 
 
 def train(w_init, lr, inputs, targets, steps, record_every=0, tolerance=1e-4):

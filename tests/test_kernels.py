@@ -89,19 +89,25 @@ def test_huge_learning_rates_and_non_finite_values_are_results_not_crashes():
     result = kernels.train(w, lr, (1.0, -1.0), (0.01, 0.99), 5, record_every=1)
     assert not np.isfinite(result.loss[1]).all()
     assert np.isfinite(result.loss[2]).all()
+    # A run with no finite loss at all has no minimum (numpy.nanmin's NaN) and never gets below tol.
+    w[:, 1] = np.nan
+    result = kernels.train(w, lr, (1.0, -1.0), (0.01, 0.99), 5, record_every=1, tolerance=1.0)
+    assert np.isnan(result.loss[1]).all() and np.isnan(result.min_loss[1])
+    assert result.first_step_below_tol[1] == -1
+    assert result.first_step_below_tol[2] == 0 and result.min_loss[2] == result.loss[2].min()
 
 
 def test_block_update_loop_is_vectorised():
     """The inner loop over a block's runs must compile to SIMD code (LLVM's vector.body)."""
 
     @njit(error_model="numpy")
-    def one_step(state, first_hit, i1, i2, t1, t2, tol):
-        kernels._block_update(state, first_hit, i1, i2, t1, t2, tol, np.int32(0))
+    def one_step(state, steps_not_below, i1, i2, t1, t2, tol):
+        kernels._block_update(state, steps_not_below, i1, i2, t1, t2, tol)
 
     for dtype in (np.float64, np.float32):
         state = np.zeros(kernels._STATE_ROWS * kernels.BLOCK, dtype=dtype)
         scalars = (dtype(v) for v in (0.05, 0.1, 0.5, 0.5, 1e-4))
-        one_step(state, np.full(kernels.BLOCK, -1, dtype=np.int32), *scalars)
+        one_step(state, np.zeros(kernels.BLOCK, dtype=np.int32), *scalars)
     for signature in one_step.signatures:
         llvm = one_step.inspect_llvm(signature)
         assert "vector.body" in llvm
