@@ -1,8 +1,9 @@
 """fastmath's exp and sigmoid against correctly rounded values (Python's decimal at 40 digits).
 
 The SPEC's reference-figure section sets the budget: an exp within about 1 ulp keeps every loss
-curve inside 1e-12 relative. The sigmoid adds a division-free reciprocal (Newton steps), allowed
-2 ulp here. Outside the normal range both flush tiny results to 0 (documented in fastmath).
+curve inside 1e-12 relative. The sigmoid 1 / (1 + exp(−x)) adds two roundings (the add and the
+division) to exp's error, which passes through whole where σ(x) ≈ exp(x): 2.5 ulp allowed.
+Outside the normal range both flush tiny results to 0 (documented in fastmath).
 """
 
 import decimal
@@ -15,7 +16,7 @@ from numba import njit
 from fastbp.fastmath import exp, sigmoid
 
 EXP_MAX_ULP = 1.0
-SIGMOID_MAX_ULP = 2.0
+SIGMOID_MAX_ULP = 2.5
 
 decimal.getcontext().prec = 40
 
@@ -62,7 +63,7 @@ def test_exp_within_one_ulp_of_correctly_rounded(dtype, low, high):
 
 
 @pytest.mark.parametrize("dtype, low, high", [(np.float64, -700.0, 700.0), (np.float32, -80.0, 80.0)])
-def test_sigmoid_within_two_ulp_of_correctly_rounded(dtype, low, high):
+def test_sigmoid_within_two_and_a_half_ulp_of_correctly_rounded(dtype, low, high):
     x = _samples(dtype, low, high, seed=1)
     got = np.empty_like(x)
     _apply_sigmoid(x, got)
