@@ -56,9 +56,18 @@ COLUMNS = {
 }
 
 SHARD_NAME = "part-{:06d}.parquet"
-# Compression measured on loss curves (see README "Storage"): zstd level 1 writes fast and
-# still shrinks the smooth curves; byte-stream-split makes float bytes compressible.
-_PARQUET_OPTIONS = dict(compression="zstd", compression_level=1)
+# Parquet options, chosen by measurement (scripts/bench.py's W1/W2 shards; see README "Storage"):
+# dictionary encoding only where values repeat (`init`): tried on unique floats it tripled the
+# write time; zstd level 1 for the per-run columns; lz4 for the loss curves, whose noisy float
+# bits zstd shrank by only 6 % at twice the time while lz4 still packs plateaus and zeros; no
+# statistics for the curves (nothing filters on a list element).
+_SCALAR_COLUMNS = [name for name in COLUMNS if name != "loss"]
+_PARQUET_OPTIONS = dict(
+    compression={**{name: "zstd" for name in _SCALAR_COLUMNS}, "loss": "lz4"},
+    compression_level={name: 1 for name in _SCALAR_COLUMNS},
+    use_dictionary=["init"],
+    write_statistics=_SCALAR_COLUMNS,
+)
 
 
 def versions():
