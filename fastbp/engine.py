@@ -6,13 +6,10 @@ threaded backend here runs shards one after another, each with every Numba threa
 the previous shard while the next one computes.
 """
 
-import os
-import sys
 import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
 
 from fastbp.errors import SpecError
 from fastbp.progress import Progress

@@ -621,6 +621,14 @@ def lr_figure(summary, lr):
         handles.insert(0, ax.lines[-1])
         labels.insert(0, "course weights (SPEC)")
         plotted.append(y)
+    _finish_curve_axes(ax, summary, x, plotted, handles, labels)
+    ax.set_title(f"Loss curves at learning rate {_lr_text(lr)}\n{_subtitle(summary)}", fontsize=11)
+    _legend(fig, handles, labels)
+    return fig
+
+
+def _finish_curve_axes(ax, summary, x, plotted, handles, labels):
+    """Scale, tolerance line, zero floor and labels shared by the loss-against-step figures."""
     log = _scale(ax, plotted + [np.array([summary.tolerance])], summary.floor)
     ax.axhline(summary.tolerance, color="0.3", linestyle="--", linewidth=1.0, zorder=1)
     handles.append(ax.lines[-1])
@@ -632,9 +640,6 @@ def lr_figure(summary, lr):
     ax.set_xlim(x[0], x[-1] if x[-1] > x[0] else x[0] + 1)
     ax.set_xlabel("step")
     ax.set_ylabel(_E_LABEL + (" (log scale)" if log else ""))
-    ax.set_title(f"Loss curves at learning rate {_lr_text(lr)}\n{_subtitle(summary)}", fontsize=11)
-    _legend(fig, handles, labels)
-    return fig
 
 
 def course_figure(summary):
@@ -657,17 +662,7 @@ def course_figure(summary):
         handles.append(ax.lines[-1])
         labels.append(f"lr = {_lr_text(lr)}")
         plotted.append(y)
-    log = _scale(ax, plotted + [np.array([summary.tolerance])], summary.floor)
-    ax.axhline(summary.tolerance, color="0.3", linestyle="--", linewidth=1.0, zorder=1)
-    handles.append(ax.lines[-1])
-    labels.append(f"tolerance {summary.tolerance:g}")
-    if log and any((a <= summary.floor).any() for a in plotted):
-        handle, label = _floor_handle(ax, summary)
-        handles.append(handle)
-        labels.append(label)
-    ax.set_xlim(x[0], x[-1] if x[-1] > x[0] else x[0] + 1)
-    ax.set_xlabel("step")
-    ax.set_ylabel(_E_LABEL + (" (log scale)" if log else ""))
+    _finish_curve_axes(ax, summary, x, plotted, handles, labels)
     ax.set_title(f"Course weights: loss curves at every learning rate\n{_subtitle(summary)}", fontsize=11)
     _legend(fig, handles, labels, ncols=min(4, len(labels)))
     return fig

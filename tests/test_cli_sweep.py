@@ -17,11 +17,10 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+
+from datasets import assert_same_data, read, snapshot
 
 fastbp = pytest.importorskip("fastbp")
 cli = pytest.importorskip("fastbp.cli")
@@ -54,33 +53,10 @@ def write(tmp_path, text, name="spec.toml"):
     return path
 
 
-def read(out):
-    return ds.dataset(str(out), format="parquet").to_table().sort_by("run")
 
 
-def assert_same_data(a, b):
-    """Same rows bit for bit (floats compared as bits, NaN included), by run."""
-    a, b = a.sort_by("run"), b.sort_by("run")
-    assert a.column_names == b.column_names and a.num_rows == b.num_rows
-    for name in a.column_names:
-        x, y = a.column(name).combine_chunks(), b.column(name).combine_chunks()
-        if pa.types.is_list(x.type):
-            assert x.offsets.equals(y.offsets), name
-            x, y = x.values, y.values
-        if pa.types.is_floating(x.type):
-            xs, ys = x.to_numpy(zero_copy_only=False), y.to_numpy(zero_copy_only=False)
-            assert np.array_equal(xs.view(np.int64), ys.view(np.int64)), name
-        else:
-            assert x.equals(y), name
 
 
-def snapshot(directory):
-    out = {}
-    for entry in os.scandir(directory):
-        st = entry.stat()
-        with open(entry.path, "rb") as handle:
-            out[entry.name] = (st.st_ino, st.st_mtime_ns, handle.read())
-    return out
 
 
 def assert_refused(argv, fragments, capsys):

@@ -32,7 +32,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from fastbp import cli, storage  # noqa: E402
+from fastbp import cli  # noqa: E402
 from fastbp.backends import dask as fdask  # noqa: E402
 from fastbp.engine import sweep  # noqa: E402
 from fastbp.errors import SpecError  # noqa: E402

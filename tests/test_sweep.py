@@ -33,6 +33,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from datasets import assert_same_data, read, snapshot
+
 import reference as ref
 from reference import COURSE_INPUTS, COURSE_WEIGHTS, REPORT_LRS
 
@@ -52,9 +54,6 @@ def sweep(spec, out, **kw):
     return fastbp.sweep(spec, out=str(out), **kw)
 
 
-def read(out):
-    """The dataset as one pyarrow table sorted by run."""
-    return ds.dataset(str(out), format="parquet").to_table().sort_by("run")
 
 
 def rows(table):
@@ -111,33 +110,8 @@ def curve_error(got, expected):
     return float((np.abs(got - expected) / (np.abs(expected) + scale)).max())
 
 
-def assert_same_data(a, b):
-    """Two datasets hold the same rows, bit for bit, compared by run (metadata aside)."""
-    a, b = a.sort_by("run"), b.sort_by("run")
-    assert a.column_names == b.column_names
-    assert a.num_rows == b.num_rows
-    for name in a.column_names:
-        x, y = a.column(name).combine_chunks(), b.column(name).combine_chunks()
-        assert x.type == y.type, name
-        if pa.types.is_list(x.type):
-            assert x.offsets.equals(y.offsets), name
-            x, y = x.values, y.values
-        if pa.types.is_floating(x.type):
-            xs, ys = x.to_numpy(zero_copy_only=False), y.to_numpy(zero_copy_only=False)
-            view = np.int64 if xs.dtype == np.float64 else np.int32
-            assert np.array_equal(xs.view(view), ys.view(view)), f"{name} differs in some bits"
-        else:
-            assert x.equals(y), name
 
 
-def snapshot(directory):
-    """{name: (inode, mtime_ns, size, bytes)} of every file in a directory."""
-    out = {}
-    for entry in os.scandir(directory):
-        st = entry.stat()
-        with open(entry.path, "rb") as handle:
-            out[entry.name] = (st.st_ino, st.st_mtime_ns, st.st_size, handle.read())
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ Tolerances:
 """
 
 import inspect
-import math
 
 import numpy as np
 import pyarrow as pa
