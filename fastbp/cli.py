@@ -10,7 +10,7 @@ import os
 import sys
 
 from fastbp.errors import SpecError
-from fastbp.model import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 TABLE_FORMATS = ("csv", "markdown", "parquet")
 
@@ -83,6 +83,11 @@ def main(argv=None):
     except SpecError as exc:
         print(f"fastbp: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `fastbp table … | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except SystemExit as exit_:  # --help, --version
+        return exit_.code if isinstance(exit_.code, int) else 0
     except KeyboardInterrupt:
         print("fastbp: interrupted; finished shards are kept (run the same command to resume)", file=sys.stderr)
         return 130
@@ -137,8 +142,13 @@ def _table(args):
     if args.out is None:
         sys.stdout.write(text)
     else:
-        _atomic_write(args.out, lambda path: open(path, "w").write(text))
+        _atomic_write(args.out, lambda path: _write_text(path, text))
     return 0
+
+
+def _write_text(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
 
 
 def _atomic_write(path, write):
@@ -178,8 +188,9 @@ def _sweep(args):
     if summary.shards_computed == 0:
         print(f"fastbp: nothing to do: all {summary.n_shards} shards of {summary.out} are done", file=sys.stderr)
     else:
-        print(f"fastbp: wrote {summary.n_runs:,} runs in {summary.n_shards} shard(s) to {summary.out} "
-              f"({summary.seconds:.2f} s, {summary.run_steps_per_second / 1e6:.1f} M run-steps/s)",
+        resumed = "" if summary.runs_computed == summary.n_runs else f" (of {summary.n_runs:,}; the rest were done)"
+        print(f"fastbp: wrote {summary.runs_computed:,} runs{resumed} in {summary.shards_computed} shard(s) "
+              f"to {summary.out} ({summary.seconds:.2f} s, {summary.run_steps_per_second / 1e6:.3g} M run-steps/s)",
               file=sys.stderr)  # fmt: skip
     return 0
 

@@ -1,58 +1,18 @@
-"""Running a sweep: shards, threads, resume, progress. The only module that knows all the others.
+"""Running a sweep: threads, resume, progress, backends. The only module that knows all the others.
 
-A shard (a contiguous range of runs, one Parquet file) is the unit of work, retry and resume.
-``compute_shard`` turns (spec, shard number) into its table and is all a backend needs; the
-threaded backend here runs shards one after another, each with every Numba thread, and writes
-the previous shard while the next one computes.
+The threaded backend here runs the missing shards one after another, each with every Numba
+thread, and writes the previous shard while the next one computes. ``backend="dask"`` hands the
+same shards to ``fastbp.backends.dask``.
 """
 
 import threading
 import time
-from dataclasses import dataclass
 
 
 from fastbp.errors import SpecError
 from fastbp.progress import Progress
-from fastbp.spec import initial_weights, load_spec, run_layout
-
-#: A shard holds at most this many runs, and at most _SHARD_BYTES of loss curves.
-MAX_SHARD_RUNS = 65536
-_SHARD_BYTES = 64 * 2**20
-
-
-@dataclass
-class SweepSummary:
-    out: str
-    n_runs: int
-    n_shards: int
-    shards_computed: int
-    seconds: float
-    run_steps_per_second: float
-
-
-def default_shard_size(spec):
-    """Runs per shard: bounded memory (loss curves ≤ 64 MiB) and whole blocks of the kernel."""
-    from fastbp.kernels import BLOCK, recorded_steps
-
-    itemsize = 4 if spec.dtype == "float32" else 8
-    per_run = len(recorded_steps(spec.steps, spec.record_every)) * itemsize
-    size = min(MAX_SHARD_RUNS, max(BLOCK, _SHARD_BYTES // per_run))
-    return max(BLOCK, size // BLOCK * BLOCK)
-
-
-def compute_shard(spec, shard, shard_size, versions=None):
-    """The ``pyarrow.Table`` of shard ``shard``: runs [shard * shard_size, …) trained in-process."""
-    from fastbp import kernels, storage
-
-    first = shard * shard_size
-    stop = min(first + shard_size, spec.n_runs)
-    runs, lrs, blocks, indices = run_layout(spec, first, stop)
-    w_init = initial_weights(spec, blocks, indices).astype(spec.dtype)
-    result = kernels.train(w_init, lrs.astype(spec.dtype), spec.inputs, spec.targets, spec.steps,
-                           spec.record_every, spec.tolerance)  # fmt: skip
-    metadata = storage.file_metadata(spec, result.recorded_steps, versions or storage.versions())
-    return storage.shard_table(spec, runs, lrs, blocks, indices, w_init, result, metadata)
-
+from fastbp.shards import SweepSummary, compute_shard, default_shard_size
+from fastbp.spec import load_spec
 
 def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="threads",
           address=None, client=None, filesystem=None, out_field="out"):  # fmt: skip
@@ -67,21 +27,26 @@ def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="t
     from fastbp import storage
 
     spec = load_spec(spec)
+    option = "--" if out_field.startswith("--") else ""  # refusals name the CLI's options in the CLI
     if backend not in ("threads", "dask"):
-        raise SpecError("backend", backend, "'threads' or 'dask'")
+        raise SpecError(f"{option}backend", backend, "'threads' or 'dask'")
     if threads is not None:
         import numba
 
-        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-            raise SpecError("threads", threads, f"an integer from 1 to {numba.config.NUMBA_NUM_THREADS} (this machine's cores)")
+        cores = numba.config.NUMBA_NUM_THREADS
+        if backend == "dask":
+            raise SpecError(f"{option}threads", threads, "nothing with the dask backend (each task "
+                            "uses its host's cores ÷ its task slots)")  # fmt: skip
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= cores:
+            raise SpecError(f"{option}threads", threads, f"an integer from 1 to {cores} (this machine's cores)")
     if backend == "dask":  # refusals that need no dataset come before it is created
         from fastbp.backends.dask import import_distributed
 
         import_distributed()
         if client is not None and address is not None:
-            raise SpecError("address", address, "an address or a client, not both")
+            raise SpecError(f"{option}address", address, "an address or a client, not both")
     elif address is not None or client is not None:
-        raise SpecError("address" if address is not None else "client", address or client,
+        raise SpecError(f"{option}address" if address is not None else "client", address or client,
                         "nothing unless the backend is 'dask' (--backend dask)")  # fmt: skip
     shard_size = spec.shard_size or default_shard_size(spec)
     dataset = storage.open_dataset(out, spec, shard_size, overwrite=overwrite, filesystem=filesystem, field=out_field)
@@ -89,8 +54,12 @@ def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="t
     if backend == "dask":
         from fastbp.backends.dask import run_shards_on_dask
 
-        return run_shards_on_dask(spec, dataset, out, filesystem=filesystem, address=address,
-                                  client=client, progress=progress, out_field=out_field)  # fmt: skip
+        try:
+            return run_shards_on_dask(spec, dataset, out, filesystem=filesystem, address=address,
+                                      client=client, progress=progress, out_field=out_field)  # fmt: skip
+        except SpecError:
+            dataset.discard()  # e.g. no scheduler at --address: leave nothing this call created
+            raise
     return _run_threads(spec, dataset, threads, progress)
 
 
@@ -119,7 +88,7 @@ def _run_threads(spec, dataset, threads, progress):
     seconds = time.perf_counter() - started
     runs_done = sum(dataset.shard_runs(s)[1] - dataset.shard_runs(s)[0] for s in todo)
     return SweepSummary(dataset.path, spec.n_runs, dataset.n_shards, len(todo), seconds,
-                        runs_done * spec.steps / seconds if seconds > 0 else float("nan"))  # fmt: skip
+                        runs_done * spec.steps / seconds if seconds > 0 else float("nan"), runs_done)  # fmt: skip
 
 
 class _ShardWriter:

@@ -144,12 +144,16 @@ def _train_kernel(w_init, lr, i1, i2, t1, t2, steps, record_every, tol,
             state[_LR * BLOCK + j] = lr[src]
             state[_MIN * BLOCK + j] = inf
         column = 0
+        until_record = 0  # a countdown, not s % record_every: no integer division per step
         for s in range(steps):
             _block_update(state, steps_not_below, i1, i2, t1, t2, tol)
-            if record_every > 0 and s % record_every == 0:
-                for j in range(n):
-                    out_loss[start + j, column] = state[_LOSS * BLOCK + j]
-                column += 1
+            if record_every > 0:
+                if until_record == 0:
+                    for j in range(n):
+                        out_loss[start + j, column] = state[_LOSS * BLOCK + j]
+                    column += 1
+                    until_record = record_every
+                until_record -= 1
         _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol)
         for j in range(n):
             out_loss[start + j, column] = state[_LOSS * BLOCK + j]

@@ -12,12 +12,6 @@ from numba import njit
 
 from fastbp.fastmath import fma, like, sigmoid
 
-# SPEC "The default scenario (the course's values)".
-COURSE_INPUTS = (0.05, 0.1)
-COURSE_TARGETS = (0.5, 0.5)
-COURSE_WEIGHTS = (0.15, 0.2, 0.25, 0.3, 0.4, 0.45, 0.5, 0.55)
-REPORT_LRS = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)
-
 
 @njit(inline="always")
 def forward(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8):

@@ -25,7 +25,7 @@ import numpy as np
 
 from fastbp import errors
 from fastbp.errors import SpecError
-from fastbp.model import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 TOP_KEYS = {"steps", "lr", "dtype", "seed", "record_every", "tolerance", "shard_size", "name",
             "network", "init"}  # fmt: skip
@@ -42,6 +42,7 @@ INIT_KEYS = {
 DTYPES = ("float64", "float32")
 DEFAULT_TOLERANCE = 1e-4
 MAX_RUNS = 2**53  # run numbers stay exact in float64 tools
+MAX_RECORDED_POINTS = 2**21  # per run: a 64-run block of curves stays within 1 GiB
 MAX_STEPS = 2**31 - 1  # the kernels count steps in int32 (as many SIMD lanes as float32)
 
 # A spec is typed TOML: a number written as a string ("0.1") is the wrong type, not a number.
@@ -117,6 +118,8 @@ def parse_spec(data):
         if key not in data:
             raise SpecError(key, "nothing", f"required key '{key}' (see the README's spec section)")
     steps = _integer("steps", data["steps"], minimum=1)
+    if steps > MAX_STEPS:
+        raise SpecError("steps", steps, f"an integer from 1 to {MAX_STEPS}")
     lr_source, lrs = _parse_lr(data["lr"])
     dtype = errors.choice("dtype", data.get("dtype", "float64"), DTYPES)
     seed = _integer("seed", data.get("seed", 0), minimum=0)
@@ -124,9 +127,17 @@ def parse_spec(data):
         raise SpecError("seed", seed, "an integer from 0 to 2**64 - 1")
     record_every = _integer("record_every", data.get("record_every", 1), minimum=0)
     tolerance = _finite_number("tolerance", data.get("tolerance", DEFAULT_TOLERANCE), positive=True)
+    points = 1 if record_every == 0 else steps // record_every + 1 + (steps % record_every != 0)
+    if points > MAX_RECORDED_POINTS:  # a shard holds at least one block of 64 curves in memory
+        least = -(-steps // (MAX_RECORDED_POINTS - 1))
+        raise SpecError("record_every", record_every, f"0 or an integer >= {least}: at most "
+                        f"{MAX_RECORDED_POINTS:,} recorded points per run ({points:,} asked)")  # fmt: skip
     shard_size = data.get("shard_size")
     if shard_size is not None:
         shard_size = _integer("shard_size", shard_size, minimum=1)
+        if shard_size * points >= 2**31:  # a shard's loss column has int32 offsets
+            raise SpecError("shard_size", shard_size, f"an integer from 1 to {(2**31 - 1) // points} "
+                            f"(runs × {points} recorded points must stay below 2**31)")  # fmt: skip
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise SpecError("name", name, "a string")

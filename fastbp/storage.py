@@ -157,13 +157,9 @@ def shard_table(spec, runs, lrs, init_blocks, init_indices, w_init, result, meta
     n_points = result.loss.shape[1]
     # The list column is one flat array plus offsets: no per-run Python objects.
     loss_type = schema(spec.dtype).field("loss").type
-    if n * n_points < 2**31:
-        offsets = arrow_array(np.arange(n + 1, dtype=np.int32) * np.int32(n_points))
-        loss = pa.ListArray.from_arrays(offsets, arrow_array(result.loss.reshape(-1)), type=loss_type)
-    else:  # more values than int32 offsets can address: build as a large list, then narrow per chunk
-        offsets = arrow_array(np.arange(n + 1, dtype=np.int64) * np.int64(n_points))
-        loss = pa.LargeListArray.from_arrays(offsets, arrow_array(result.loss.reshape(-1)))
-        loss = pa.chunked_array([loss]).cast(loss_type)
+    # int32 offsets: the spec caps shard_size × recorded points below 2**31.
+    offsets = arrow_array(np.arange(n + 1, dtype=np.int32) * np.int32(n_points))
+    loss = pa.ListArray.from_arrays(offsets, arrow_array(result.loss.reshape(-1)), type=loss_type)
     first_hit = result.first_step_below_tol
     finite = np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss)
     columns = [
@@ -183,7 +179,7 @@ def shard_table(spec, runs, lrs, init_blocks, init_indices, w_init, result, meta
     return pa.Table.from_arrays(columns, schema=schema(spec.dtype, metadata))
 
 
-def resolve(out, filesystem=None):
+def resolve(out, filesystem=None, field="out"):
     """(pyarrow filesystem, path) for a local path or a URL; ``filesystem`` may be pyarrow or fsspec."""
     import os
 
@@ -193,8 +189,24 @@ def resolve(out, filesystem=None):
         return filesystem, str(out)
     out = os.fspath(out)
     if "://" in out:
-        return pafs.FileSystem.from_uri(out)
+        try:
+            return pafs.FileSystem.from_uri(out)
+        except (pa.ArrowException, ValueError, OSError) as exc:
+            raise DatasetError(field, out, f"a local path or a URL pyarrow understands, e.g. s3://bucket/prefix ({exc})") from None
     return pafs.LocalFileSystem(), os.path.abspath(out)
+
+
+# Object stores, where rename is copy-and-delete and an object appears only once complete: shards
+# go straight to their final key there. Everything else (local disks, NFS, HDFS, fsspec wrappers
+# of them) gets a temporary name and a rename, so a killed writer never leaves a truncated shard.
+_OBJECT_STORES = ("s3", "gcs", "gs", "abfs", "az", "adl")
+
+
+def _is_object_store(filesystem):
+    name = filesystem.type_name
+    if name.startswith("py::fsspec"):
+        return any(f"'{protocol}'" in name for protocol in _OBJECT_STORES)
+    return name in _OBJECT_STORES
 
 
 class Dataset:
@@ -202,7 +214,8 @@ class Dataset:
 
     def __init__(self, filesystem, path, manifest):
         self.filesystem, self.path, self.manifest = filesystem, path, manifest
-        self.local = filesystem.type_name == "local"
+        self.created = self.made_directory = False
+        self.rename = not _is_object_store(filesystem)  # write under a temporary name, then rename
 
     @property
     def shard_size(self):
@@ -230,15 +243,23 @@ class Dataset:
 
     def write_shard(self, shard, table):
         final = self.shard_path(shard)
-        target = f"{self.path}/.{SHARD_NAME.format(shard)}.tmp-{uuid.uuid4().hex}" if self.local else final
+        target = f"{self.path}/.{SHARD_NAME.format(shard)}.tmp-{uuid.uuid4().hex}" if self.rename else final
         try:
             with self.filesystem.open_output_stream(target) as stream:
                 pq.write_table(table, stream, **_PARQUET_OPTIONS)
-            if self.local:
+            if self.rename:
                 self.filesystem.move(target, final)  # atomic rename (os.replace)
         except BaseException:
             _delete_quietly(self.filesystem, target)
             raise
+
+    def discard(self):
+        """Delete a dataset this call created and that holds no shard yet (a refusal after creation)."""
+        if self.created and not self.finished_shards():
+            self.remove_temporaries()
+            _delete_quietly(self.filesystem, f"{self.path}/{MANIFEST}")
+            if self.made_directory and not self.filesystem.get_file_info(pafs.FileSelector(self.path)):
+                self.filesystem.delete_dir(self.path)
 
     def remove_temporaries(self):
         """Delete temporary files left by killed writers (never a finished shard)."""
@@ -265,33 +286,49 @@ def new_manifest(spec, shard_size):
         "shard_size": shard_size,
         "n_shards": n_shards,
         "versions": versions(),
+        "kernel_source": kernel_source_stamp(),
     }
 
 
-def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, field="out", create=True):
+def kernel_source_stamp():
+    """A hash of the sources every number in a shard comes from (kernels, model, fastmath)."""
+    import os
+
+    from fastbp._numba_cache import _source_stamp
+
+    return _source_stamp(os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels.py"))
+
+
+def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, field="out"):
     """Create the dataset for ``spec`` at ``out``, or reopen it to resume.
 
     Refuses (``DatasetError``, nothing written) when ``out`` is a file, holds files that are not a
-    fastbp dataset, or holds a dataset of another spec (unless ``overwrite``: then only fastbp's
-    own files are deleted). On resume the manifest's shard size wins over ``shard_size``.
+    fastbp dataset, or holds a dataset of another spec or made by other kernel code (resuming it
+    would mix two sets of numerics), unless ``overwrite``: then only fastbp's own files are
+    deleted. On resume the manifest's shard size wins over ``shard_size``. The returned
+    dataset's ``created`` says whether this call made it.
     """
-    filesystem, path = resolve(out, filesystem)
+    filesystem, path = resolve(out, filesystem, field)
     info = filesystem.get_file_info(path)
     if info.type == pafs.FileType.File:
         raise DatasetError(field, path, "a directory for the dataset (this path is a file)")
+    made_directory = info.type == pafs.FileType.NotFound
     manifest_path = f"{path}/{MANIFEST}"
     if info.type == pafs.FileType.Directory:
         entries = filesystem.get_file_info(pafs.FileSelector(path, recursive=False))
         names = {e.base_name for e in entries}
         if MANIFEST in names:
             existing = read_manifest(filesystem, manifest_path, field)
-            if _same_spec(existing["spec"], spec.as_dict()):
+            same_spec = _same_spec(existing["spec"], spec.as_dict())
+            same_code = existing.get("kernel_source") == kernel_source_stamp()
+            if same_spec and same_code:
                 return Dataset(filesystem, path, existing)
             if not overwrite:
+                why = "of a different spec" if not same_spec else "made by other fastbp kernel code"
                 raise DatasetError(
                     field, path,
-                    "a new directory or one holding this same spec; it holds a sweep of a different "
-                    "spec (pass --overwrite / overwrite=True to replace it, or choose another directory)",
+                    f"a new directory or one holding this same spec; it holds a sweep {why} "
+                    "(pass --overwrite / overwrite=True to replace it, or choose another directory)",
                 )  # fmt: skip
             # The manifest goes last: a replacement killed half-way leaves a dataset that is
             # refused as a different spec (or resumed, for its own spec), never one without a
@@ -302,15 +339,15 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
         elif any(not n.startswith(".") for n in names):
             raise DatasetError(field, path, "a new or empty directory, or an existing fastbp dataset "
                                             "(this one holds other files and no _manifest.json)")  # fmt: skip
-    if not create:
-        raise DatasetError(field, path, "an existing fastbp dataset")
     manifest = new_manifest(spec, shard_size)
     try:
         filesystem.create_dir(path, recursive=True)
     except OSError as exc:  # a parent that is a file, no permission …: bad input, not a crash
         raise DatasetError(field, path, f"a directory that can be created ({exc})") from None
-    _write_json(filesystem, manifest_path, manifest, local=filesystem.type_name == "local")
-    return Dataset(filesystem, path, manifest)
+    _write_json(filesystem, manifest_path, manifest, rename=not _is_object_store(filesystem))
+    dataset = Dataset(filesystem, path, manifest)
+    dataset.created, dataset.made_directory = True, made_directory
+    return dataset
 
 
 def _same_spec(a, b):
@@ -337,15 +374,15 @@ def read_manifest(filesystem, path, field="out"):
     return manifest
 
 
-def _write_json(filesystem, path, data, local):
+def _write_json(filesystem, path, data, rename):
     text = json.dumps(data, indent=2, sort_keys=True).encode()
     # Hidden temporary name: a writer killed before the rename leaves a file that readers and
     # the "directory holds other files" check ignore, and that remove_temporaries deletes.
     head, _, name = path.rpartition("/")
-    target = f"{head}/.{name}.tmp-{uuid.uuid4().hex}" if local else path
+    target = f"{head}/.{name}.tmp-{uuid.uuid4().hex}" if rename else path
     with filesystem.open_output_stream(target) as stream:
         stream.write(text)
-    if local:
+    if rename:
         filesystem.move(target, path)
 
 
@@ -363,6 +400,6 @@ def read_metadata(path, filesystem=None):
 
 def open_existing(out, filesystem=None, field="out"):
     """Reopen a dataset created by ``open_dataset`` (a worker's view: manifest only, no checks)."""
-    filesystem, path = resolve(out, filesystem)
+    filesystem, path = resolve(out, filesystem, field)
     manifest = read_manifest(filesystem, f"{path}/{MANIFEST}", field)
     return Dataset(filesystem, path, manifest)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from fastbp import errors
-from fastbp.model import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 DTYPES = ("float64", "float32")
 

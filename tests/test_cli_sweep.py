@@ -77,6 +77,10 @@ def assert_refused(argv, fragments, capsys):
 
 COURSE = '\n[[init]]\nkind = "course"\n'
 BAD_SPECS = [
+    # past what the kernels and the Parquet layout hold
+    ("steps = 2147483648\nlr = 1" + COURSE, ["steps", "2147483647"]),
+    ("steps = 10000000\nlr = 1\nrecord_every = 1" + COURSE, ["record_every", "recorded points per run"]),
+    ("steps = 1000\nlr = 1\nshard_size = 10000000" + COURSE, ["shard_size", "2**31"]),
     # unknown keys, at every level
     ("steps = 5\nlr = 1\nstpes = 4" + COURSE, ["stpes", "steps"]),
     ("steps = 5\nlr = 1\n[network]\ninputs = [0.05, 0.1]\ntarget = [0.5, 0.5]" + COURSE,
@@ -306,3 +310,25 @@ def test_sigkill_then_the_same_command_finishes_without_redoing_shards(tmp_path)
     clean = tmp_path / "clean"
     fastbp.sweep(tomllib.loads(textwrap.dedent(KILL_SPEC)), out=str(clean), progress=False)
     assert_same_data(read(out), read(clean))
+
+
+def test_a_dataset_made_by_other_kernel_code_is_not_resumed(tmp_path, capsys):
+    """Finishing it with this code would mix two sets of numerics in one dataset."""
+    import json
+
+    spec = write(tmp_path, GOOD)
+    out = tmp_path / "out"
+    assert run(["sweep", spec, "--out", out, "--quiet"]) == 0
+    capsys.readouterr()
+    manifest = json.loads((out / "_manifest.json").read_text())
+    manifest["kernel_source"] = "0" * 64  # as if an older fastbp had written it
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    before = snapshot(out)
+    assert_refused(["sweep", spec, "--out", out], ["--out", "other fastbp kernel code", "--overwrite"], capsys)
+    assert snapshot(out) == before
+    assert run(["sweep", spec, "--out", out, "--overwrite", "--quiet"]) == 0
+    assert json.loads((out / "_manifest.json").read_text())["kernel_source"] != "0" * 64
+
+
+def test_an_unknown_url_scheme_is_refused(tmp_path, capsys):
+    assert_refused(["sweep", write(tmp_path, GOOD), "--out", "nosuchscheme://bucket/x"], ["--out", "nosuchscheme://"], capsys)

@@ -6,7 +6,7 @@ fastbp.backends.dask`` works without Dask, and running without it raises a one-l
 
 One task per missing shard. A task receives the spec's canonical dict, the dataset's location and
 a shard number (never arrays), reopens the dataset, skips the shard if its file exists, computes it
-with ``engine.compute_shard`` and writes it with the dataset's atomic ``write_shard``. A shard is
+with ``shards.compute_shard`` and writes it with the dataset's atomic ``write_shard``. A shard is
 a pure function of (spec, shard number), so a task the scheduler runs twice (a worker killed after
 writing but before reporting, a retry after an error) writes the same bytes under the same name:
 never a duplicate or missing run.
@@ -50,7 +50,7 @@ def import_distributed():
 
 def run_shards_on_dask(spec, dataset, out, *, filesystem=None, address=None, client=None,
                        progress=True, out_field="out"):  # fmt: skip
-    """Compute the missing shards of ``dataset`` as Dask tasks; returns an ``engine.SweepSummary``.
+    """Compute the missing shards of ``dataset`` as Dask tasks; returns a ``shards.SweepSummary``.
 
     ``client``: a ``dask.distributed.Client`` to use (left open). Else ``address``: a scheduler
     to connect to (``tcp://HOST:8786``). Else a local cluster on 127.0.0.1, one single-threaded
@@ -59,7 +59,7 @@ def run_shards_on_dask(spec, dataset, out, *, filesystem=None, address=None, cli
     """
     distributed = import_distributed()
     from fastbp import storage
-    from fastbp.engine import SweepSummary
+    from fastbp.shards import SweepSummary
     from fastbp.progress import Progress
 
     if client is not None and address is not None:
@@ -103,7 +103,7 @@ def run_shards_on_dask(spec, dataset, out, *, filesystem=None, address=None, cli
     dataset.remove_temporaries()
     runs_done = sum(dataset.shard_runs(s)[1] - dataset.shard_runs(s)[0] for s in todo)
     return SweepSummary(dataset.path, spec.n_runs, dataset.n_shards, len(todo), seconds,
-                        runs_done * spec.steps / seconds if seconds > 0 else float("nan"))  # fmt: skip
+                        runs_done * spec.steps / seconds if seconds > 0 else float("nan"), runs_done)  # fmt: skip
 
 
 def worker_location(dataset, out, filesystem):
@@ -268,7 +268,7 @@ def run_shard(shard, spec_dict, location, filesystem, threads_by_host, versions)
     import pyarrow.fs as pafs
 
     from fastbp import storage
-    from fastbp.engine import compute_shard
+    from fastbp.shards import compute_shard
 
     dataset = storage.open_existing(location, filesystem)
     if _canonical(dataset.manifest["spec"]) != _canonical(spec_dict):

@@ -1,0 +1,51 @@
+"""A shard: a contiguous range of runs, one Parquet file, the unit of work, retry and resume.
+
+``compute_shard`` turns (spec, shard number) into the shard's table: all a backend needs.
+"""
+
+from dataclasses import dataclass
+
+from fastbp.spec import initial_weights, run_layout
+
+#: A shard holds at most this many runs, and at most _SHARD_BYTES of loss curves.
+MAX_SHARD_RUNS = 65536
+_SHARD_BYTES = 64 * 2**20
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did: runs in the grid, shards in the dataset, shards computed by this call."""
+
+    out: str
+    n_runs: int
+    n_shards: int
+    shards_computed: int
+    seconds: float
+    run_steps_per_second: float
+    runs_computed: int = 0
+
+
+def default_shard_size(spec):
+    """Runs per shard: bounded memory (loss curves ≤ 64 MiB) and whole blocks of the kernel."""
+    from fastbp.kernels import BLOCK, recorded_steps
+
+    itemsize = 4 if spec.dtype == "float32" else 8
+    per_run = len(recorded_steps(spec.steps, spec.record_every)) * itemsize
+    size = min(MAX_SHARD_RUNS, max(BLOCK, _SHARD_BYTES // per_run))
+    return max(BLOCK, size // BLOCK * BLOCK)
+
+
+def compute_shard(spec, shard, shard_size, versions=None):
+    """The ``pyarrow.Table`` of shard ``shard``: runs [shard * shard_size, …) trained in-process."""
+    from fastbp import kernels, storage
+
+    first = shard * shard_size
+    stop = min(first + shard_size, spec.n_runs)
+    runs, lrs, blocks, indices = run_layout(spec, first, stop)
+    w_init = initial_weights(spec, blocks, indices).astype(spec.dtype)
+    result = kernels.train(w_init, lrs.astype(spec.dtype), spec.inputs, spec.targets, spec.steps,
+                           spec.record_every, spec.tolerance)  # fmt: skip
+    metadata = storage.file_metadata(spec, result.recorded_steps, versions or storage.versions())
+    return storage.shard_table(spec, runs, lrs, blocks, indices, w_init, result, metadata)
+
+
