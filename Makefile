@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 .PHONY: demo test install bench clean
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "fastbp needs Python >= 3.11; $(PYTHON) is older: run make PYTHON=python3.11 ..." >&2; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
@@ -16,7 +18,8 @@ install: $(STAMP)
 
 ## The main job: the report's sweep (6 lrs × course weights + 1,000 random inits), then its figures.
 demo: $(STAMP)
-	$(BIN)/fastbp sweep scripts/demo_sweep.toml --out results/demo --overwrite
+	rm -rf results/demo
+	$(BIN)/fastbp sweep scripts/demo_sweep.toml --out results/demo
 	$(BIN)/python scripts/plot_loss_curves.py results/demo --out results/figures
 
 test: $(STAMP)

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-distributed = pytest.importorskip("distributed")
+import distributed  # noqa: E402  (make test installs the dask extra: CI must exercise it)
 
 from fastbp import cli  # noqa: E402
 from fastbp.backends import dask as fdask  # noqa: E402

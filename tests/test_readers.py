@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-fastbp = pytest.importorskip("fastbp")
+import fastbp  # noqa: E402
 
 SPEC = {
     "steps": 40, "record_every": 10, "tolerance": 1e-2, "shard_size": 16,

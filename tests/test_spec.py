@@ -18,7 +18,6 @@ import pytest
 
 from reference import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
-spec_mod = pytest.importorskip("fastbp.spec")
 from fastbp.errors import SpecError  # noqa: E402
 from fastbp.spec import initial_weights, load_spec, parse_spec, run_layout  # noqa: E402
 

@@ -38,7 +38,7 @@ from datasets import assert_same_data, read, snapshot
 import reference as ref
 from reference import COURSE_INPUTS, COURSE_WEIGHTS, REPORT_LRS
 
-fastbp = pytest.importorskip("fastbp")
+import fastbp  # noqa: E402
 from fastbp.errors import DatasetError, SpecError  # noqa: E402
 from fastbp.spec import initial_weights, load_spec, run_layout  # noqa: E402
 

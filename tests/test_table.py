@@ -17,7 +17,6 @@ Tolerances:
     separately without any floor, for the course scenarios.
 """
 
-import inspect
 
 import numpy as np
 import pyarrow as pa
@@ -40,9 +39,8 @@ from reference import (
     WEIGHT_NAMES,
 )
 
-fastbp = pytest.importorskip("fastbp")
-if not hasattr(fastbp, "step_table"):
-    pytest.skip("fastbp.step_table does not exist yet", allow_module_level=True)
+import fastbp  # noqa: E402
+
 step_table = fastbp.step_table
 
 STEPS = 88  # the course's run length
@@ -323,14 +321,6 @@ def test_rows_are_a_prefix_of_longer_runs():
 # float32
 
 
-def _supports_dtype():
-    try:
-        return "dtype" in inspect.signature(step_table).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-@pytest.mark.skipif(not _supports_dtype(), reason="fastbp.step_table has no dtype parameter")
 @pytest.mark.parametrize("lr,targets", [(0.5, COURSE_TARGETS), (2.0, COURSE_TARGETS),
                                         (1.0, OTHER_EDITION_TARGETS)])
 def test_float32_within_float32_tolerance(lr, targets):
