@@ -87,7 +87,7 @@ _LANE_GROUP = tuple(np.uint64(k * BLOCK // _INTERLEAVE) for k in range(_INTERLEA
 @njit(inline="always")
 def _block_update(state, steps_not_below, i1, i2, t1, t2, tol):
     """One gradient step for every run of a block."""
-    # Four independent runs per iteration: one run's step is a long dependency chain (exp, divide,
+    # Two independent runs per iteration: one run's step is a long dependency chain (exp, divide,
     # exp, divide), and several chains in one loop body let the CPU overlap them.
     for lane in range(BLOCK // _INTERLEAVE):
         j = np.uint64(lane)
