@@ -42,8 +42,8 @@ import fastbp  # noqa: E402
 from fastbp.errors import DatasetError, SpecError  # noqa: E402
 from fastbp.spec import initial_weights, load_spec, run_layout  # noqa: E402
 
-RTOL_F64 = 1e-12
-RTOL_F32 = 5e-5
+RTOL_F64 = ref.RTOL_FLOAT64
+RTOL_F32 = ref.RTOL_FLOAT32_CURVES
 WEIGHT_NAMES = [f"w{k}" for k in range(1, 9)]
 INIT_NAMES = [f"w{k}_init" for k in range(1, 9)]
 OTHER_TARGETS = (0.01, 0.99)
