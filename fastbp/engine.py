@@ -8,11 +8,11 @@ same shards to ``fastbp.backends.dask``.
 import threading
 import time
 
-
 from fastbp.errors import SpecError
 from fastbp.progress import Progress
 from fastbp.shards import SweepSummary, compute_shard, default_shard_size
 from fastbp.spec import load_spec
+
 
 def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="threads",
           address=None, client=None, filesystem=None, out_field="out"):  # fmt: skip
