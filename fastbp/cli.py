@@ -9,8 +9,8 @@ import argparse
 import os
 import sys
 
-from fastbp.errors import SpecError
 from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+from fastbp.errors import SpecError
 
 TABLE_FORMATS = ("csv", "markdown", "parquet")
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastbp import errors
-from fastbp.errors import SpecError
 from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+from fastbp.errors import SpecError
 
 TOP_KEYS = {"steps", "lr", "dtype", "seed", "record_every", "tolerance", "shard_size", "name",
             "network", "init"}  # fmt: skip

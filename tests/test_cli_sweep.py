@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from datasets import assert_same_data, read, snapshot
 
 import fastbp  # noqa: E402

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from reference import COLUMNS, COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 import fastbp  # noqa: E402

@@ -25,12 +25,11 @@ import textwrap
 import threading
 import time
 
+import distributed  # noqa: E402  (make test installs the dask extra: CI must exercise it)
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import distributed  # noqa: E402  (make test installs the dask extra: CI must exercise it)
 
 from fastbp import cli  # noqa: E402
 from fastbp.backends import dask as fdask  # noqa: E402

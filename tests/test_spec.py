@@ -15,7 +15,6 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from reference import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 from fastbp.errors import SpecError  # noqa: E402

@@ -32,10 +32,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-
-from datasets import assert_same_data, read, snapshot
-
 import reference as ref
+from datasets import assert_same_data, read, snapshot
 from reference import COURSE_INPUTS, COURSE_WEIGHTS, REPORT_LRS
 
 import fastbp  # noqa: E402

@@ -21,7 +21,6 @@ Tolerances:
 import numpy as np
 import pyarrow as pa
 import pytest
-
 import reference as ref
 from reference import (
     COLUMNS,

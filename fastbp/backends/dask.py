@@ -59,8 +59,8 @@ def run_shards_on_dask(spec, dataset, out, *, filesystem=None, address=None, cli
     """
     distributed = import_distributed()
     from fastbp import storage
-    from fastbp.shards import SweepSummary
     from fastbp.progress import Progress
+    from fastbp.shards import SweepSummary
 
     if client is not None and address is not None:
         raise SpecError("address", address, "an address or a client, not both")
@@ -168,9 +168,9 @@ def _worker_slots(worker):
 def probe_worker(location, filesystem, dask_worker=None):
     """What the client needs to know about one worker (run there by ``Client.run``)."""
     import numba
+    from distributed.comm import get_address_host
 
     from fastbp import storage
-    from distributed.comm import get_address_host
 
     try:
         storage.open_existing(location, filesystem)
