@@ -278,6 +278,9 @@ def run_shard(shard, spec_dict, location, filesystem, threads_by_host, versions)
     mine = storage.versions()
     if mine != versions:
         raise RuntimeError(f"this worker has versions {mine}, the sweep was started with {versions}")
+    if dataset.manifest.get("kernel_source") != storage.kernel_source_stamp():
+        raise RuntimeError("this worker's fastbp kernel sources differ from the ones that created the "
+                           "dataset (same version string, other code): install the same fastbp everywhere")  # fmt: skip
     try:
         from distributed import get_worker
 
