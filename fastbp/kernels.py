@@ -5,8 +5,9 @@ iteration per block. The inner loop over the runs of a block is what LLVM vector
 ``inspect_llvm`` for ``vector.body``); it is a compile-time constant trip count and a short
 block is padded by repeating its last run, so every run goes through the same code whatever
 its position, and nothing is shared between blocks: results never depend on the thread count,
-the batch a run sits in or its lane. No ``fastmath`` flags: IEEE operations only (no
-reassociation, no FMA contraction), so a run's bits are the same on every x86-64 CPU.
+the batch a run sits in or its lane. No ``fastmath`` flags: IEEE operations and explicit,
+exactly rounded ``fma`` only (no reassociation, no implicit contraction), so a run's bits are the
+same on every x86-64 CPU.
 
 Compile policy: every kernel here is ``cache=True``: compiled on first use per dtype (float64,
 float32), then loaded from ``__pycache__`` (or Numba's user cache directory when the package
@@ -26,12 +27,12 @@ from fastbp.model import backward, forward, loss, step, total_loss, update
 _CHUNK_BLOCKS = 4  # blocks per dynamic work item of the parallel loop
 
 #: Runs per block: a multiple of every SIMD width (AVX-512 float32 has 16 lanes), small
-#: enough that a block's state (12 rows × BLOCK) stays in L1.
+#: enough that a block's state (11 rows × BLOCK) stays in L1.
 BLOCK = 64
 
 # Rows of a block's state buffer (one flat buffer with constant row offsets, so LLVM can prove
 # the rows do not overlap and vectorise without runtime alias checks).
-_W = 0  # rows 0..7: w1..w8
+# rows 0..7: w1..w8
 _LR = 8
 _LOSS = 9  # E_total at the current step
 _MIN = 10  # min E_total so far
