@@ -627,9 +627,8 @@ def lr_figure(summary, lr):
     return fig
 
 
-def _finish_curve_axes(ax, summary, x, plotted, handles, labels):
-    """Scale, tolerance line, zero floor and labels shared by the loss-against-step figures."""
-    log = _scale(ax, plotted + [np.array([summary.tolerance])], summary.floor)
+def _tolerance_and_floor(ax, summary, plotted, log, handles, labels):
+    """The dashed tolerance line and, on a log axis with zeros, the floor line, with legend entries."""
     ax.axhline(summary.tolerance, color="0.3", linestyle="--", linewidth=1.0, zorder=1)
     handles.append(ax.lines[-1])
     labels.append(f"tolerance {summary.tolerance:g}")
@@ -637,6 +636,12 @@ def _finish_curve_axes(ax, summary, x, plotted, handles, labels):
         handle, label = _floor_handle(ax, summary)
         handles.append(handle)
         labels.append(label)
+
+
+def _finish_curve_axes(ax, summary, x, plotted, handles, labels):
+    """Scale, tolerance line, zero floor and labels shared by the loss-against-step figures."""
+    log = _scale(ax, plotted + [np.array([summary.tolerance])], summary.floor)
+    _tolerance_and_floor(ax, summary, plotted, log, handles, labels)
     ax.set_xlim(x[0], x[-1] if x[-1] > x[0] else x[0] + 1)
     ax.set_xlabel("step")
     ax.set_ylabel(_E_LABEL + (" (log scale)" if log else ""))
@@ -727,13 +732,7 @@ def overview_figure(summary):
     if n_band:
         handles.append(_band_handle())
         labels.append(_BAND_LABEL if not binned else _BAND_LABEL_BINNED)
-    ax_loss.axhline(summary.tolerance, color="0.3", linestyle="--", linewidth=1.0, zorder=1)
-    handles.append(ax_loss.lines[-1])
-    labels.append(f"tolerance {summary.tolerance:g}")
-    if log and any((a <= summary.floor).any() for a in plotted):
-        handle, label = _floor_handle(ax_loss, summary)
-        handles.append(handle)
-        labels.append(label)
+    _tolerance_and_floor(ax_loss, summary, plotted, log, handles, labels)
     steps = summary.metadata.get("steps", int(summary.steps[-1]))
     ax_loss.set_ylabel("final " + _E_LABEL + (" (log scale)" if log else ""))
     ax_loss.set_title(f"Final loss after {steps:,} steps", fontsize=11)
