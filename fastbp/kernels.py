@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
-from fastbp.model import backward, forward, loss, step, total_loss, update
+from fastbp.model import backward, forward, hidden_layer, loss, output_layer, total_loss, update
 
 _CHUNK_BLOCKS = 4  # blocks per dynamic work item of the parallel loop
 
@@ -36,7 +36,8 @@ BLOCK = 64
 _LR = 8
 _LOSS = 9  # E_total at the current step
 _MIN = 10  # min E_total so far
-_STATE_ROWS = 11
+_A_H1, _A_H2, _A_O1, _A_O2 = 11, 12, 13, 14  # activations, passed from one pass of a step to the next
+_STATE_ROWS = 15
 
 TrainResult = namedtuple(
     "TrainResult", "weights final_loss min_loss first_step_below_tol loss recorded_steps"
@@ -62,38 +63,47 @@ _ROW = tuple(np.uint64(row * BLOCK) for row in range(_STATE_ROWS))
 
 
 @njit(inline="always")
-def _lane_update(state, steps_not_below, j, i1, i2, t1, t2, tol):
-    """One gradient step (SPEC "Update") for the run in lane j, plus its summaries."""
-    E_total, w1, w2, w3, w4, w5, w6, w7, w8 = step(
-        i1, i2, t1, t2,
-        state[_ROW[0] + j], state[_ROW[1] + j], state[_ROW[2] + j], state[_ROW[3] + j],
-        state[_ROW[4] + j], state[_ROW[5] + j], state[_ROW[6] + j], state[_ROW[7] + j],
-        state[_ROW[_LR] + j],
-    )  # fmt: skip
-    state[_ROW[0] + j] = w1
-    state[_ROW[1] + j] = w2
-    state[_ROW[2] + j] = w3
-    state[_ROW[3] + j] = w4
-    state[_ROW[4] + j] = w5
-    state[_ROW[5] + j] = w6
-    state[_ROW[6] + j] = w7
-    state[_ROW[7] + j] = w8
-    _note_loss(state, steps_not_below, j, E_total, tol)
-
-
-_INTERLEAVE = 2
-_LANE_GROUP = tuple(np.uint64(k * BLOCK // _INTERLEAVE) for k in range(_INTERLEAVE))
-
-
-@njit(inline="always")
 def _block_update(state, steps_not_below, i1, i2, t1, t2, tol):
-    """One gradient step for every run of a block."""
-    # Two independent runs per iteration: one run's step is a long dependency chain (exp, divide,
-    # exp, divide), and several chains in one loop body let the CPU overlap them.
-    for lane in range(BLOCK // _INTERLEAVE):
+    """One gradient step (SPEC "Update") for every run of a block, plus its summaries.
+
+    Three passes over the block, not one: a step is one long dependency chain per run (exp,
+    divide, exp, divide, backward), and a short loop body of independent runs lets the CPU keep
+    many runs' chains in flight at once. Measured 1.35-1.5x faster than one fused pass (or two
+    runs interleaved in it), with the same operations per run and so the same bits.
+    """
+    w1_, w2_, w3_, w4_, w5_, w6_, w7_, w8_ = _ROW[0], _ROW[1], _ROW[2], _ROW[3], _ROW[4], _ROW[5], _ROW[6], _ROW[7]
+    a_h1_, a_h2_, a_o1_, a_o2_ = _ROW[_A_H1], _ROW[_A_H2], _ROW[_A_O1], _ROW[_A_O2]
+    for lane in range(BLOCK):
         j = np.uint64(lane)
-        _lane_update(state, steps_not_below, j + _LANE_GROUP[0], i1, i2, t1, t2, tol)
-        _lane_update(state, steps_not_below, j + _LANE_GROUP[1], i1, i2, t1, t2, tol)
+        h1, a_h1, h2, a_h2 = hidden_layer(i1, i2, state[w1_ + j], state[w2_ + j], state[w3_ + j], state[w4_ + j])
+        state[a_h1_ + j] = a_h1
+        state[a_h2_ + j] = a_h2
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        o1, a_o1, o2, a_o2 = output_layer(
+            state[w5_ + j], state[w6_ + j], state[w7_ + j], state[w8_ + j], state[a_h1_ + j], state[a_h2_ + j]
+        )
+        state[a_o1_ + j] = a_o1
+        state[a_o2_ + j] = a_o2
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        a_h1, a_h2, a_o1, a_o2 = state[a_h1_ + j], state[a_h2_ + j], state[a_o1_ + j], state[a_o2_ + j]
+        w1, w2, w3, w4 = state[w1_ + j], state[w2_ + j], state[w3_ + j], state[w4_ + j]
+        w5, w6, w7, w8 = state[w5_ + j], state[w6_ + j], state[w7_ + j], state[w8_ + j]
+        E1, E2, E_total = loss(t1, t2, a_o1, a_o2)
+        g1, g2, g3, g4, g5, g6, g7, g8 = backward(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2)
+        w1, w2, w3, w4, w5, w6, w7, w8 = update(
+            w1, w2, w3, w4, w5, w6, w7, w8, g1, g2, g3, g4, g5, g6, g7, g8, state[_ROW[_LR] + j]
+        )
+        state[w1_ + j] = w1
+        state[w2_ + j] = w2
+        state[w3_ + j] = w3
+        state[w4_ + j] = w4
+        state[w5_ + j] = w5
+        state[w6_ + j] = w6
+        state[w7_ + j] = w7
+        state[w8_ + j] = w8
+        _note_loss(state, steps_not_below, j, E_total, tol)
 
 
 @njit(inline="always")
