@@ -184,14 +184,14 @@ def _exp_core64(c):
 
     @njit(inline="always")
     def exp_core(x):
-        """exp(x) for x >= lo; below lo it gives exp(lo) instead of a smaller number."""
+        """(m, s) with exp(x) = m·s, s a power of two, for x >= lo (below: exp(lo))."""
         # Selects, not branches, so the loop around this stays vectorisable.
         t, r = reduce(_clamp(x, lo, hi))
         s = r * r
         Q = fma(fma(fma(q3, s, q2), s, q1), s, q0)
         rP = r * fma(fma(p2, s, p1), s, p0)
         fraction = rP / (Q - rP)  # e**r = 1 + 2 fraction
-        return fma(fraction, 4.0, 2.0) * _pow2_from_magic(t)  # 2 e**r · 2**(k−1)
+        return fma(fraction, 4.0, 2.0), _pow2_from_magic(t)  # 2 e**r and 2**(k−1)
 
     return exp_core
 
@@ -203,12 +203,12 @@ def _exp_core32(c):
 
     @njit(inline="always")
     def exp_core(x):
-        """exp(x) for x >= lo; below lo it gives exp(lo) instead of a smaller number."""
+        """(m, s) with exp(x) = m·s, s a power of two, for x >= lo (below: exp(lo))."""
         t, r = reduce(_clamp(x, lo, hi))
         r2 = r * r
         q = fma(q4, r2 * r2, fma(fma(q3, r, q2), r2, fma(q1, r, q0)))  # Estrin: a shorter chain
         expm1_r = fma(r2, q, r)
-        return fma(expm1_r, two, two) * _pow2_from_magic(t)  # 2 e**r · 2**(k−1)
+        return fma(expm1_r, two, two), _pow2_from_magic(t)  # 2 e**r and 2**(k−1)
 
     return exp_core
 
@@ -218,11 +218,15 @@ def _exp_and_sigmoid(exp_core, lo, one):
     below compile them inline)."""
 
     def exp_impl(x):
-        return _zero_below(exp_core(x), x, lo)
+        mantissa, scale = exp_core(x)
+        return _zero_below(mantissa * scale, x, lo)
 
     def sigmoid_impl(x):
         # exp_core suffices: where it differs from exp (−x < lo), 1 + exp(−x) rounds to 1 either way.
-        return one / (one + exp_core(-x))
+        # The scaling by a power of two is exact, so one fma gives the same bits as 1 + exp(−x),
+        # one operation sooner.
+        mantissa, scale = exp_core(-x)
+        return one / fma(mantissa, scale, one)
 
     return exp_impl, sigmoid_impl
 
