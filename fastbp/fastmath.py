@@ -15,17 +15,17 @@ arithmetic. Then e**r:
 - float64: from its [6/6] Padé approximant, the form Cephes' exp uses:
   e**r ≈ (Q + rP) / (Q − rP) = 1 + 2rP / (Q − rP), with Q = Q(r²) and rP = r·P(r²) the even and
   odd parts of N(r) = Σ c_j r**j, c_j = (2n − j)! n! / ((2n)! j! (n − j)!)
-  (``pade_exp_coefficients``); approximation error 2e-19 relative (0.002 ulp). Seven multiply-adds
-  and a division, which runs on its own unit: measured faster than the 32-entry table and
-  degree-6 polynomial of earlier versions, whose vector gather cost more on Zen 4 than all the
-  arithmetic. Within 1.5 ulp of the correctly rounded value (1.3 measured).
+  (``pade_exp_coefficients``); approximation error 2e-19 relative (0.002 ulp). No table: a
+  table lookup is a vector gather, which on Zen 4 cost more than all of this arithmetic, and the
+  division runs on its own unit. Within 1.5 ulp of the correctly rounded value (1.3 measured).
 - float32: a degree-6 polynomial, e**r − 1 = r + r²·q(r), q a near-minimax (Chebyshev) fit that
   ``scripts/derive_exp_polynomial.py`` derives (fit error 0.13 ulp). Within 1 ulp.
 
 ``sigmoid`` is the IEEE formula 1 / (1 + exp(−x)) on top: within 2.5 ulp of the correctly
-rounded σ(x), and where σ saturates towards 1 it rounds exactly as the formula does with libm's
-exp (1 + e**−x rounds to the same double), which keeps the (1 − a) of the gradients faithful to
-the spreadsheet. That meets the SPEC's budget (its reference-figure section: an exp within about
+rounded σ(x). Where σ saturates towards 1 (e**−x ≪ 1), exp's last-bit error is far below the
+rounding of 1 + e**−x, which therefore gives the same double as with libm's exp except at rare
+near-ties (odds about e**−x): that keeps the (1 − a) of the gradients, a cancellation, faithful
+to the spreadsheet. That meets the SPEC's budget (its reference-figure section: an exp within about
 1 ulp keeps every loss curve inside 1e-12 relative); ``tests/test_fastmath.py`` measures it
 against 40-digit decimal.
 
@@ -58,8 +58,8 @@ def pade_exp_coefficients(n):
     return tuple(c[0::2]), tuple(c[1::2])
 
 
-# lo and hi bound x: below lo, exp's result would be subnormal and is returned as 0 (which also
-# keeps 2**(k−1) normal); above hi, the result overflows to inf by itself (and k stays at most the
+# lo and hi bound x: below lo, exp's result is less than 5 times the smallest normal number
+# and is returned as 0 (which also keeps 2**(k−1) normal); above hi, the result overflows to inf by itself (and k stays at most the
 # largest exponent + 1). ln 2 = LN2_HI + LN2_LO with LN2_HI's low mantissa bits zero, so k·LN2_HI
 # is exact for every k in range (fdlibm's split for float64, 355/512 for float32).
 _F64 = {
@@ -105,7 +105,7 @@ def _pow2_from_magic(typingctx, t):
     (k − 1 rather than k so that k = largest exponent + 1, reached just below ln(max float),
     stays finite; the caller folds the factor 2 into its constants.)
     """
-    if not isinstance(t, types.Float):
+    if not (isinstance(t, types.Float) and t.bitwidth in (32, 64)):
         return None
     width = t.bitwidth
     magic = (_F64 if width == 64 else _F32)["magic"]
@@ -239,13 +239,13 @@ _IMPLS = {
 
 @overload(exp, inline="always")
 def _exp_overload(x):
-    if isinstance(x, types.Float):
+    if isinstance(x, types.Float) and x.bitwidth in _IMPLS:
         return _IMPLS[x.bitwidth][0]
 
 
 @overload(sigmoid, inline="always")
 def _sigmoid_overload(x):
-    if isinstance(x, types.Float):
+    if isinstance(x, types.Float) and x.bitwidth in _IMPLS:
         return _IMPLS[x.bitwidth][1]
 
 

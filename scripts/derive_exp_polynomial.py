@@ -1,8 +1,7 @@
 """Derive the float32 polynomial of fastbp/fastmath.py's exp and print the fit's error.
 
 (float64's exp uses a Padé approximant whose coefficients are exact fractions, computed in
-fastmath itself: ``pade_exp_coefficients``. The last line below prints what a float64
-polynomial over the same range would need, for comparison: ten coefficients.)
+fastmath itself: ``pade_exp_coefficients``.)
 
     pip install mpmath && python scripts/derive_exp_polynomial.py
 
@@ -33,4 +32,3 @@ def fit(name, bound, n_coefficients):
 
 if __name__ == "__main__":
     fit("float32", mp.log(2) / 2 * (1 + mp.mpf("1e-6")), 5)
-    fit("float64 without a table (for comparison: 10 coefficients)", mp.log(2) / 2 * (1 + mp.mpf("1e-6")), 10)

@@ -65,6 +65,21 @@ def test_exp_within_its_ulp_budget_of_correctly_rounded(dtype, low, high):
     assert np.mean(np.array(errors) > 1.0) < 0.01  # and beyond 1 ulp only rarely
 
 
+@pytest.mark.parametrize("dtype, top, overflow, lo", [(np.float64, 709.78, 709.79, -707.0),
+                                                     (np.float32, 88.72, 88.73, -86.5)])  # fmt: skip
+def test_exp_at_the_edges_of_its_range(dtype, top, overflow, lo):
+    """Just below overflow (k at its largest: 2**(k−1) = 2**1023, float32 2**127) and just above
+    the flush-to-zero bound lo: still within budget; just beyond them, inf and 0."""
+    x = np.concatenate([np.linspace(top - 0.35, top, 200), np.linspace(lo, lo + 0.5, 50)]).astype(dtype)
+    got = np.empty_like(x)
+    _apply_exp(x, got)
+    assert max(ulp_error(g, exact_exp(v), dtype) for v, g in zip(x, got)) <= EXP_MAX_ULP[dtype]
+    beyond = np.array([overflow, np.nextafter(dtype(lo), dtype(-np.inf))], dtype=dtype)
+    got = np.empty_like(beyond)
+    _apply_exp(beyond, got)
+    assert got[0] == np.inf and got[1] == 0.0
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_exp_special_values(dtype):
     big = 710.0 if dtype is np.float64 else 89.0
@@ -106,8 +121,9 @@ def test_sigmoid_saturates_like_the_ieee_formula(dtype):
 def test_pade_approximant_is_accurate_on_the_reduced_range():
     """float64's (Q + rP) / (Q − rP) against e**r at 40 digits, for |r| up to ln2/2."""
     q, p = pade_exp_coefficients(6)
-    bound = 1e-18  # 0.01 ulp
+    bound = 1e-18  # below 0.01 ulp
     assert q[0] == 1 and p[0] == Fraction(1, 2)  # N(r) = 1 + r/2 + ...: matches e**r to first order
+
     def horner(coefficients, s):
         total = decimal.Decimal(0)
         for c in reversed(coefficients):

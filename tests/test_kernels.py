@@ -119,3 +119,6 @@ def test_block_update_loop_is_vectorised():
         body = llvm[llvm.index("define") :]
         assert len(re.findall(r"load <\d+ x (?:double|float)>", body)) >= 4 + 6 + 14
         assert "masked.gather" not in body  # and exp has no table to look up
+        # The sigmoid passes are vectorised too: every division (two per sigmoid) is a vector one.
+        assert re.search(r"fdiv <\d+ x (?:double|float)>", body)
+        assert not re.search(r"fdiv (?:double|float) ", body)
