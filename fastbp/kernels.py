@@ -4,8 +4,8 @@ Runs are trained in blocks of ``BLOCK`` runs held as structure of arrays, one ``
 iteration per block. The inner loops over the runs of a block (three per step) are what LLVM
 vectorises (check ``inspect_llvm`` for ``vector.body``); they have a compile-time constant trip
 count, and a short block is padded by repeating its last run, so every run goes through the
-same code whatever its position, and nothing is shared between blocks: results never depend on the thread count,
-the batch a run sits in or its lane. No ``fastmath`` flags: IEEE operations and explicit,
+same code whatever its position, and nothing is shared between blocks: results never depend on
+the thread count, the batch a run sits in or its lane. No ``fastmath`` flags: IEEE operations and explicit,
 exactly rounded ``fma`` only (no reassociation, no implicit contraction), so a run's bits are the
 same on every x86-64 CPU.
 
