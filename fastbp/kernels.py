@@ -5,9 +5,9 @@ iteration per block. The inner loops over the runs of a block (three per step) a
 vectorises (check ``inspect_llvm`` for ``vector.body``); they have a compile-time constant trip
 count, and a short block is padded by repeating its last run, so every run goes through the
 same code whatever its position, and nothing is shared between blocks: results never depend on
-the thread count, the batch a run sits in or its lane. No ``fastmath`` flags: IEEE operations and explicit,
-exactly rounded ``fma`` only (no reassociation, no implicit contraction), so a run's bits are the
-same on every x86-64 CPU.
+the thread count, the batch a run sits in or its lane. No ``fastmath`` flags: IEEE operations
+and explicit, exactly rounded ``fma`` only (no reassociation, no implicit contraction), so a
+run's bits are the same on every x86-64 CPU.
 
 Compile policy: every kernel here is ``cache=True``: compiled on first use per dtype (float64,
 float32), then loaded from ``__pycache__`` (or Numba's user cache directory when the package
