@@ -116,13 +116,14 @@ def _block_update(state, steps_not_below, i1, i2, t1, t2, tol):
 @njit(inline="always")
 def _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol):
     """E_total at the final weights (the last point of every loss curve)."""
-    r0, r1, r2, r3, r4, r5, r6, r7 = _ROW[0], _ROW[1], _ROW[2], _ROW[3], _ROW[4], _ROW[5], _ROW[6], _ROW[7]
+    row_w1, row_w2, row_w3, row_w4 = _ROW[0], _ROW[1], _ROW[2], _ROW[3]
+    row_w5, row_w6, row_w7, row_w8 = _ROW[4], _ROW[5], _ROW[6], _ROW[7]
     for lane in range(BLOCK):
         j = np.uint64(lane)
         E_total = total_loss(
             i1, i2, t1, t2,
-            state[r0 + j], state[r1 + j], state[r2 + j], state[r3 + j],
-            state[r4 + j], state[r5 + j], state[r6 + j], state[r7 + j],
+            state[row_w1 + j], state[row_w2 + j], state[row_w3 + j], state[row_w4 + j],
+            state[row_w5 + j], state[row_w6 + j], state[row_w7 + j], state[row_w8 + j],
         )  # fmt: skip
         _note_loss(state, steps_not_below, j, E_total, tol)
 

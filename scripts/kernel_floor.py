@@ -1,0 +1,175 @@
+#!/usr/bin/env python
+"""How fast could fastbp's step go on this CPU? A lower bound from operation counts.
+
+The sweep kernel is a straight line of floating-point operations per run and step, vectorised
+over runs. Two kinds dominate its cost, and both run on a fixed number of units:
+
+- multiplies and fused multiply-adds, which share the FMA pipes;
+- divisions (four sigmoids, each 1 / (1 + exp(−x)), and float64's exp has a division of its
+  own), which run on the divider and also take some issue slots from the FMA pipes.
+
+This script counts both in the compiled step of one run (the LLVM IR of the same model
+functions the kernel inlines), measures what one of each costs per run on this CPU in
+vectorised loops that are bound by nothing else, and prints the resulting lower bound beside
+the kernel's measured speed. Nothing here is assumed about the CPU: costs are measured in
+nanoseconds per run (per SIMD lane), so the vector width and clock speed cancel out.
+
+Usage:
+  python scripts/kernel_floor.py            # float64 and float32, 1 thread and all threads
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+SCRIPTS = Path(__file__).resolve().parent
+for p in (str(SCRIPTS), str(SCRIPTS.parent)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import numba  # noqa: E402
+from bench import cpu_model  # noqa: E402
+from numba import njit  # noqa: E402
+
+from fastbp import kernels  # noqa: E402
+from fastbp.fastmath import fma, like  # noqa: E402
+from fastbp.model import backward, hidden_layer, loss, output_layer, update  # noqa: E402
+
+COURSE = (0.05, 0.1, 0.5, 0.5)  # i1, i2, t1, t2
+
+
+@njit(error_model="numpy")
+def _one_run_step(w, lr, i1, i2, t1, t2, out):
+    """The kernel's step for one run (the model functions it inlines), for counting operations."""
+    _h1, a_h1, _h2, a_h2 = hidden_layer(i1, i2, w[0], w[1], w[2], w[3])
+    _o1, a_o1, _o2, a_o2 = output_layer(w[4], w[5], w[6], w[7], a_h1, a_h2)
+    g1, g2, g3, g4, g5, g6, g7, g8 = backward(i1, i2, t1, t2, w[4], w[5], w[6], w[7], a_h1, a_h2, a_o1, a_o2)
+    new = update(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], g1, g2, g3, g4, g5, g6, g7, g8, lr)
+    for k in range(8):
+        out[k] = new[k]
+    out[8] = loss(t1, t2, a_o1, a_o2)[2]
+
+
+def count_operations(dtype):
+    """Floating-point operations per run-step, by kind, from the optimised LLVM IR."""
+    t = np.dtype(dtype).type
+    w, out = np.zeros(8, dtype), np.zeros(9, dtype)
+    _one_run_step(w, t(0.5), *(t(v) for v in COURSE), out)
+    signature = next(s for s in _one_run_step.signatures if s[1] == numba.from_dtype(np.dtype(dtype)))
+    ir = _one_run_step.inspect_llvm(signature)
+    body = ir[ir.index("define"):]
+    body = body[: body.index("\n}\n")]  # the function itself, not Numba's Python wrapper
+    kinds = Counter(m.group(1) or m.group(2) for m in re.finditer(
+        r"= (?:tail )?(?:call \w+ @llvm\.(fma)\.|(fmul|fdiv|fadd|fsub)\b)", body))  # fmt: skip
+    return {"mul/fma": kinds["fmul"] + kinds["fma"], "div": kinds["fdiv"], "add/sub": kinds["fadd"] + kinds["fsub"]}
+
+
+# Throughput loops over an L1-resident array: every element is independent, so each loop is
+# bound by the units it uses, not by latency.
+@njit(inline="always")
+def _eighteen_fmas(x, y):
+    """18 multiply-adds in three independent chains."""
+    p = fma(fma(fma(fma(fma(fma(x, y, y), y, x), x, y), y, x), x, y), y, x)
+    q = fma(fma(fma(fma(fma(fma(y, x, x), y, y), x, y), y, x), x, y), y, x)
+    u = fma(fma(fma(fma(x, x, y), y, x), x, y), y, x)
+    return fma(p, q, u)
+
+
+@njit(error_model="numpy")
+def _fmas(a, b, out, reps):
+    for _ in range(reps):
+        for i in range(a.shape[0]):
+            out[i] = _eighteen_fmas(a[i], b[i])
+
+
+@njit(error_model="numpy")
+def _fmas_and_divs(a, b, out, reps):
+    for _ in range(reps):
+        for i in range(a.shape[0]):
+            x, y = a[i], b[i]
+            out[i] = _eighteen_fmas(x, y) + (x / y - y / x)
+
+
+@njit(error_model="numpy")
+def _divs(a, b, out, reps):
+    for _ in range(reps):
+        for i in range(a.shape[0]):
+            x, y = a[i], b[i]
+            out[i] = x / y - y / x + like(x, 1.0) / (x + y)
+
+
+def _ns_per_element(loop, dtype, reps):
+    rng = np.random.default_rng(0)
+    a, b = (rng.uniform(1.0, 2.0, 1024).astype(dtype) for _ in range(2))
+    out = np.empty_like(a)
+    loop(a, b, out, 1)
+    best = np.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        loop(a, b, out, reps)
+        best = min(best, time.perf_counter() - start)
+    return best / (reps * a.size) * 1e9
+
+
+def operation_costs(dtype, reps=20_000):
+    """ns per run (SIMD lane) of one multiply-add, one division on the divider, and the FMA-pipe
+    time a division takes away from multiply-adds (all on one core)."""
+    fmas = _ns_per_element(_fmas, dtype, reps)
+    both = _ns_per_element(_fmas_and_divs, dtype, reps)
+    divs = _ns_per_element(_divs, dtype, reps)
+    return {"mul/fma": fmas / 18, "div": divs / 3, "div's share of the FMA pipes": max(both - fmas, 0.0) / 2}
+
+
+def kernel_ns_per_run_step(dtype, threads, runs=16_384, steps=1_000):
+    rng = np.random.default_rng(0)
+    w = rng.uniform(-1, 1, (8, runs)).astype(dtype)
+    lr = np.repeat(np.logspace(-2, 1, 64), runs // 64).astype(dtype)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        kernels.train(w[:, :64], lr[:64], COURSE[:2], COURSE[2:], 2)
+        best = np.inf
+        for _ in range(3):
+            start = time.perf_counter()
+            kernels.train(w, lr, COURSE[:2], COURSE[2:], steps)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(previous)
+    return best / (runs * steps) * 1e9
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+    args = parser.parse_args(argv)
+    threads = numba.config.NUMBA_NUM_THREADS
+    print(f"CPU: {cpu_model()}; Numba {numba.__version__}; {threads} threads")
+    for name in (["float64", "float32"] if args.dtype == "both" else [args.dtype]):
+        dtype = np.dtype(name)
+        ops = count_operations(dtype)
+        cost = operation_costs(dtype)
+        div_share = cost["div's share of the FMA pipes"]
+        fma_pipes = ops["mul/fma"] * cost["mul/fma"] + ops["div"] * div_share
+        divider = ops["div"] * cost["div"]
+        floor = max(fma_pipes, divider)
+        print(f"\n{name}: per run-step {ops['mul/fma']} multiplies/fmas, {ops['div']} divisions, "
+              f"{ops['add/sub']} adds/subtracts (compiled step of one run)")
+        print(f"  measured per run, 1 core: multiply-add {cost['mul/fma']:.3f} ns; division "
+              f"{cost['div']:.3f} ns on the divider, {div_share:.3f} ns of FMA-pipe time")
+        print(f"  lower bound per run-step, 1 core: FMA pipes {fma_pipes:.2f} ns, divider {divider:.2f} ns "
+              f"-> at most {1e3 / floor:.0f} M run-steps/s per core, {threads * 1e3 / floor:.0f} on {threads}")
+        for t in sorted({1, threads}):
+            ns = kernel_ns_per_run_step(dtype, t)
+            print(f"  kernel, {t} thread{'s' if t > 1 else ''}: {1e3 / ns:.0f} M run-steps/s "
+                  f"({floor / (ns * t):.0%} of the bound)")
+
+
+if __name__ == "__main__":
+    main()
