@@ -9,13 +9,15 @@ over runs. Two kinds dominate its cost, and both run on a fixed number of units:
   own), which run on the divider and also take some issue slots from the FMA pipes.
 
 This script counts both in the compiled step of one run (the LLVM IR of the same model
-functions the kernel inlines), measures what one of each costs per run on this CPU in
+functions the kernel inlines; a test checks that this step gives the kernel's bits), measures what one of each costs per run on this CPU in
 vectorised loops that are bound by nothing else, and prints the resulting lower bound beside
 the kernel's measured speed. Nothing here is assumed about the CPU: costs are measured in
-nanoseconds per run (per SIMD lane), so the vector width and clock speed cancel out.
+nanoseconds per run (per SIMD lane), so the vector width and clock speed cancel out. The bound
+for several threads assumes each has a core of its own.
 
 Usage:
-  python scripts/kernel_floor.py            # float64 and float32, 1 thread and all threads
+  python scripts/kernel_floor.py                    # float64 and float32, 1 thread and all threads
+  python scripts/kernel_floor.py --dtype float64
 """
 
 from __future__ import annotations
@@ -37,12 +39,11 @@ for p in (str(SCRIPTS), str(SCRIPTS.parent)):
 import numba  # noqa: E402
 from bench import cpu_model  # noqa: E402
 from numba import njit  # noqa: E402
+from peers import DEFAULT_INPUTS, DEFAULT_TARGETS  # noqa: E402
 
 from fastbp import kernels  # noqa: E402
 from fastbp.fastmath import fma, like  # noqa: E402
 from fastbp.model import backward, hidden_layer, loss, output_layer, update  # noqa: E402
-
-COURSE = (0.05, 0.1, 0.5, 0.5)  # i1, i2, t1, t2
 
 
 @njit(error_model="numpy")
@@ -57,44 +58,68 @@ def _one_run_step(w, lr, i1, i2, t1, t2, out):
     out[8] = loss(t1, t2, a_o1, a_o2)[2]
 
 
+# One operation of the IR: `%x = fmul double %a, %b`, `%v = fdiv <8 x double> ...`, or a call to
+# llvm.fma; a vector operation counts once per lane.
+_OPERATION = re.compile(
+    r"= (?:tail )?(?:call (?:\w+ )*?(?P<call_type><\d+ x \w+>|double|float) @llvm\.fma\."
+    r"|(?P<op>fmul|fdiv|fadd|fsub) (?:\w+ )*?(?P<type><\d+ x \w+>|double|float) )"
+)
+
+
 def count_operations(dtype):
-    """Floating-point operations per run-step, by kind, from the optimised LLVM IR."""
+    """Floating-point operations per run-step, by kind, from the optimised LLVM IR of one run's step."""
     t = np.dtype(dtype).type
     w, out = np.zeros(8, dtype), np.zeros(9, dtype)
-    _one_run_step(w, t(0.5), *(t(v) for v in COURSE), out)
+    _one_run_step(w, t(0.5), *(t(v) for v in DEFAULT_INPUTS + DEFAULT_TARGETS), out)
     signature = next(s for s in _one_run_step.signatures if s[1] == numba.from_dtype(np.dtype(dtype)))
     ir = _one_run_step.inspect_llvm(signature)
-    body = ir[ir.index("define"):]
-    body = body[: body.index("\n}\n")]  # the function itself, not Numba's Python wrapper
-    kinds = Counter(m.group(1) or m.group(2) for m in re.finditer(
-        r"= (?:tail )?(?:call \w+ @llvm\.(fma)\.|(fmul|fdiv|fadd|fsub)\b)", body))  # fmt: skip
-    return {"mul/fma": kinds["fmul"] + kinds["fma"], "div": kinds["fdiv"], "add/sub": kinds["fadd"] + kinds["fsub"]}
+    # the function itself (its mangled name holds the Python name), not the cpython/cfunc wrappers
+    body = re.search(r"^define [^\n]*@_ZN(?!7cpython)[^\n]*_one_run_step.*?^}$", ir, re.S | re.M).group(0)
+    counts = Counter()
+    for m in _OPERATION.finditer(body):
+        value_type = m.group("call_type") or m.group("type")
+        lanes = int(value_type[1:].split(" x ")[0]) if value_type.startswith("<") else 1
+        counts[m.group("op") or "fma"] += lanes
+    return {"mul/fma": counts["fmul"] + counts["fma"], "div": counts["fdiv"], "add/sub": counts["fadd"] + counts["fsub"]}
 
 
 # Throughput loops over an L1-resident array: every element is independent, so each loop is
-# bound by the units it uses, not by latency.
+# bound by the units it uses, not by latency. The cost of one multiply-add is the difference
+# between a long and a short body, so loads, stores and loop overhead cancel.
 @njit(inline="always")
-def _eighteen_fmas(x, y):
-    """18 multiply-adds in three independent chains."""
+def _seventeen_fmas(x, y):
+    """17 multiply-adds in three independent chains."""
     p = fma(fma(fma(fma(fma(fma(x, y, y), y, x), x, y), y, x), x, y), y, x)
     q = fma(fma(fma(fma(fma(fma(y, x, x), y, y), x, y), y, x), x, y), y, x)
     u = fma(fma(fma(fma(x, x, y), y, x), x, y), y, x)
     return fma(p, q, u)
 
 
+_FMAS_SHORT, _FMAS_LONG = 17, 34
+
+
 @njit(error_model="numpy")
-def _fmas(a, b, out, reps):
+def _fmas_short(a, b, out, reps):
     for _ in range(reps):
         for i in range(a.shape[0]):
-            out[i] = _eighteen_fmas(a[i], b[i])
+            out[i] = _seventeen_fmas(a[i], b[i])
 
 
 @njit(error_model="numpy")
-def _fmas_and_divs(a, b, out, reps):
+def _fmas_long(a, b, out, reps):
+    for _ in range(reps):
+        for i in range(a.shape[0]):
+            y = b[i]
+            out[i] = _seventeen_fmas(_seventeen_fmas(a[i], y), y)
+
+
+@njit(error_model="numpy")
+def _fmas_long_and_divs(a, b, out, reps):
+    """_fmas_long plus two divisions, which leave the divider less busy than the FMA pipes."""
     for _ in range(reps):
         for i in range(a.shape[0]):
             x, y = a[i], b[i]
-            out[i] = _eighteen_fmas(x, y) + (x / y - y / x)
+            out[i] = _seventeen_fmas(_seventeen_fmas(x, y), y) + (x / y - y / x)
 
 
 @njit(error_model="numpy")
@@ -119,26 +144,32 @@ def _ns_per_element(loop, dtype, reps):
 
 
 def operation_costs(dtype, reps=20_000):
-    """ns per run (SIMD lane) of one multiply-add, one division on the divider, and the FMA-pipe
-    time a division takes away from multiply-adds (all on one core)."""
-    fmas = _ns_per_element(_fmas, dtype, reps)
-    both = _ns_per_element(_fmas_and_divs, dtype, reps)
+    """ns per run (SIMD lane), on one core: a multiply-add; a division on the divider; and the
+    FMA-pipe time a division takes away from multiply-adds."""
+    short = _ns_per_element(_fmas_short, dtype, reps)
+    long = _ns_per_element(_fmas_long, dtype, reps)
+    with_divs = _ns_per_element(_fmas_long_and_divs, dtype, reps)
     divs = _ns_per_element(_divs, dtype, reps)
-    return {"mul/fma": fmas / 18, "div": divs / 3, "div's share of the FMA pipes": max(both - fmas, 0.0) / 2}
+    return {
+        "fma": (long - short) / (_FMAS_LONG - _FMAS_SHORT),
+        "div": divs / 3,
+        "div_fma_share": max(with_divs - long, 0.0) / 2,
+    }
 
 
 def kernel_ns_per_run_step(dtype, threads, runs=16_384, steps=1_000):
+    """Wall time of fastbp.kernels.train per run-step (best of 3, warm), on `threads` threads."""
     rng = np.random.default_rng(0)
     w = rng.uniform(-1, 1, (8, runs)).astype(dtype)
     lr = np.repeat(np.logspace(-2, 1, 64), runs // 64).astype(dtype)
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        kernels.train(w[:, :64], lr[:64], COURSE[:2], COURSE[2:], 2)
+        kernels.train(w[:, :64], lr[:64], DEFAULT_INPUTS, DEFAULT_TARGETS, 2)
         best = np.inf
         for _ in range(3):
             start = time.perf_counter()
-            kernels.train(w, lr, COURSE[:2], COURSE[2:], steps)
+            kernels.train(w, lr, DEFAULT_INPUTS, DEFAULT_TARGETS, steps)
             best = min(best, time.perf_counter() - start)
     finally:
         numba.set_num_threads(previous)
@@ -146,7 +177,7 @@ def kernel_ns_per_run_step(dtype, threads, runs=16_384, steps=1_000):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     args = parser.parse_args(argv)
     threads = numba.config.NUMBA_NUM_THREADS
@@ -155,16 +186,16 @@ def main(argv=None):
         dtype = np.dtype(name)
         ops = count_operations(dtype)
         cost = operation_costs(dtype)
-        div_share = cost["div's share of the FMA pipes"]
-        fma_pipes = ops["mul/fma"] * cost["mul/fma"] + ops["div"] * div_share
+        div_share = cost["div_fma_share"]
+        fma_pipes = ops["mul/fma"] * cost["fma"] + ops["div"] * div_share
         divider = ops["div"] * cost["div"]
         floor = max(fma_pipes, divider)
         print(f"\n{name}: per run-step {ops['mul/fma']} multiplies/fmas, {ops['div']} divisions, "
               f"{ops['add/sub']} adds/subtracts (compiled step of one run)")
-        print(f"  measured per run, 1 core: multiply-add {cost['mul/fma']:.3f} ns; division "
+        print(f"  measured per run, 1 core: multiply-add {cost['fma']:.3f} ns; division "
               f"{cost['div']:.3f} ns on the divider, {div_share:.3f} ns of FMA-pipe time")
         print(f"  lower bound per run-step, 1 core: FMA pipes {fma_pipes:.2f} ns, divider {divider:.2f} ns "
-              f"-> at most {1e3 / floor:.0f} M run-steps/s per core, {threads * 1e3 / floor:.0f} on {threads}")
+              f"-> at most {1e3 / floor:.0f} M run-steps/s per core, {threads * 1e3 / floor:.0f} on {threads} cores")
         for t in sorted({1, threads}):
             ns = kernel_ns_per_run_step(dtype, t)
             print(f"  kernel, {t} thread{'s' if t > 1 else ''}: {1e3 / ns:.0f} M run-steps/s "
