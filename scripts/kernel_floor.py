@@ -37,11 +37,10 @@ for p in (str(SCRIPTS), str(SCRIPTS.parent)):
         sys.path.insert(0, p)
 
 import numba  # noqa: E402
-from bench import cpu_model  # noqa: E402
+from bench import cpu_model, time_kernel  # noqa: E402
 from numba import njit  # noqa: E402
-from peers import DEFAULT_INPUTS, DEFAULT_TARGETS  # noqa: E402
+from peers import DEFAULT_INPUTS, DEFAULT_TARGETS, make_problem  # noqa: E402
 
-from fastbp import kernels  # noqa: E402
 from fastbp.fastmath import fma, like  # noqa: E402
 from fastbp.model import backward, hidden_layer, loss, output_layer, update  # noqa: E402
 
@@ -157,23 +156,12 @@ def operation_costs(dtype, reps=20_000):
     }
 
 
-def kernel_ns_per_run_step(dtype, threads, runs=16_384, steps=1_000):
-    """Wall time of fastbp.kernels.train per run-step (best of 3, warm), on `threads` threads."""
-    rng = np.random.default_rng(0)
-    w = rng.uniform(-1, 1, (8, runs)).astype(dtype)
-    lr = np.repeat(np.logspace(-2, 1, 64), runs // 64).astype(dtype)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        kernels.train(w[:, :64], lr[:64], DEFAULT_INPUTS, DEFAULT_TARGETS, 2)
-        best = np.inf
-        for _ in range(3):
-            start = time.perf_counter()
-            kernels.train(w, lr, DEFAULT_INPUTS, DEFAULT_TARGETS, steps)
-            best = min(best, time.perf_counter() - start)
-    finally:
-        numba.set_num_threads(previous)
-    return best / (runs * steps) * 1e9
+def kernel_ns_per_run_step(dtype, threads, n_init=256, steps=1_000):
+    """Wall time of fastbp.kernels.train per run-step on `threads` threads: bench.py's W1 shape
+    (64 lrs) with fewer inits and steps, warm, best of 3."""
+    problem = make_problem(n_init=n_init, steps=steps, dtype=dtype)
+    _result, seconds, _threads = time_kernel(problem, threads, repeat=3)
+    return seconds / problem.run_steps * 1e9
 
 
 def main(argv=None):
