@@ -86,9 +86,7 @@ def _run_threads(spec, dataset, threads, progress):
         numba.set_num_threads(previous_threads)
         bar.close()
     seconds = time.perf_counter() - started
-    runs_done = sum(dataset.shard_runs(s)[1] - dataset.shard_runs(s)[0] for s in todo)
-    return SweepSummary(dataset.path, spec.n_runs, dataset.n_shards, len(todo), seconds,
-                        runs_done * spec.steps / seconds if seconds > 0 else float("nan"), runs_done)  # fmt: skip
+    return SweepSummary.of_shards(spec, dataset, todo, seconds)
 
 
 class _ShardWriter:

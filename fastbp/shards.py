@@ -24,6 +24,13 @@ class SweepSummary:
     run_steps_per_second: float
     runs_computed: int = 0
 
+    @classmethod
+    def of_shards(cls, spec, dataset, shards, seconds):
+        """What computing ``shards`` of ``dataset`` in ``seconds`` did."""
+        runs = sum(dataset.shard_runs(s)[1] - dataset.shard_runs(s)[0] for s in shards)
+        rate = runs * spec.steps / seconds if seconds > 0 else float("nan")
+        return cls(dataset.path, spec.n_runs, dataset.n_shards, len(shards), seconds, rate, runs)
+
 
 def default_shard_size(spec):
     """Runs per shard: bounded memory (loss curves ≤ 64 MiB) and whole blocks of the kernel."""

@@ -101,9 +101,7 @@ def run_shards_on_dask(spec, dataset, out, *, filesystem=None, address=None, cli
         for resource in reversed(owned):
             resource.close()
     dataset.remove_temporaries()
-    runs_done = sum(dataset.shard_runs(s)[1] - dataset.shard_runs(s)[0] for s in todo)
-    return SweepSummary(dataset.path, spec.n_runs, dataset.n_shards, len(todo), seconds,
-                        runs_done * spec.steps / seconds if seconds > 0 else float("nan"), runs_done)  # fmt: skip
+    return SweepSummary.of_shards(spec, dataset, todo, seconds)
 
 
 def worker_location(dataset, out, filesystem):
