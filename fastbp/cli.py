@@ -25,26 +25,49 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = _Parser(prog="fastbp", description="Train very many copies of the 2-2-2 backprop exercise at once.")
+    parser = _Parser(
+        prog="fastbp", description="Train very many copies of the 2-2-2 backprop exercise at once."
+    )
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    table = commands.add_parser("table", help="the spreadsheet's 31-column step table",
-                                description="The SPEC's step table: one row per step, 31 columns.")  # fmt: skip
+    table = commands.add_parser(
+        "table",
+        help="the spreadsheet's 31-column step table",
+        description="The SPEC's step table: one row per step, 31 columns.",
+    )
     table.add_argument("--lr", required=True, help="learning rate (a finite number)")
     table.add_argument("--steps", required=True, help="number of rows (steps 0 … N − 1), >= 0")
-    table.add_argument("--inputs", nargs="+", metavar=("I1", "I2"), default=list(COURSE_INPUTS),
-                       help="inputs i1 i2 (default: the course's 0.05 0.1)")  # fmt: skip
-    table.add_argument("--targets", nargs="+", metavar=("T1", "T2"), default=list(COURSE_TARGETS),
-                       help="targets t1 t2 (default: 0.5 0.5)")  # fmt: skip
-    table.add_argument("--weights", nargs="+", metavar="W", default=list(COURSE_WEIGHTS),
-                       help="initial w1 … w8 (default: the course's 0.15 … 0.55)")  # fmt: skip
+    table.add_argument(
+        "--inputs",
+        nargs="+",
+        metavar=("I1", "I2"),
+        default=list(COURSE_INPUTS),
+        help="inputs i1 i2 (default: the course's 0.05 0.1)",
+    )
+    table.add_argument(
+        "--targets",
+        nargs="+",
+        metavar=("T1", "T2"),
+        default=list(COURSE_TARGETS),
+        help="targets t1 t2 (default: 0.5 0.5)",
+    )
+    table.add_argument(
+        "--weights",
+        nargs="+",
+        metavar="W",
+        default=list(COURSE_WEIGHTS),
+        help="initial w1 … w8 (default: the course's 0.15 … 0.55)",
+    )
     table.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     table.add_argument("--format", default="csv", help="csv (default), markdown or parquet")
     table.add_argument("--out", help="output file (default: standard output; required for parquet)")
 
-    sweep = commands.add_parser("sweep", help="train a grid of runs into a Parquet dataset",
-                                description="Train every run of a sweep spec (TOML) into a Parquet dataset.")  # fmt: skip
+    sweep = commands.add_parser(
+        "sweep",
+        help="train a grid of runs into a Parquet dataset",
+        description="Train every run of a sweep spec (TOML) into a Parquet dataset.",
+    )
     sweep.add_argument("spec", help="the sweep spec, a TOML file (see README)")
     sweep.add_argument("--out", required=True, help="dataset directory (or a pyarrow filesystem URL)")
     sweep.add_argument("--threads", help="Numba threads (default: all cores)")
@@ -53,8 +76,11 @@ def build_parser():
     sweep.add_argument("--address", help="with --backend dask: scheduler address (default: a local cluster)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    plot = commands.add_parser("plot", help="figures from a sweep dataset",
-                               description="Loss-curve figures from a sweep dataset (its Parquet files alone).")  # fmt: skip
+    plot = commands.add_parser(
+        "plot",
+        help="figures from a sweep dataset",
+        description="Loss-curve figures from a sweep dataset (its Parquet files alone).",
+    )
     plot.add_argument("dataset", help="the dataset directory written by fastbp sweep")
     plot.add_argument("--out", required=True, help="directory for the figures")
     plot.add_argument("--format", default="png", help="png (default), svg or pdf")
@@ -89,12 +115,17 @@ def main(argv=None):
     except SystemExit as exit_:  # --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
     except KeyboardInterrupt:
-        print("fastbp: interrupted; finished shards are kept (run the same command to resume)", file=sys.stderr)
+        print(
+            "fastbp: interrupted; finished shards are kept (run the same command to resume)", file=sys.stderr
+        )
         return 130
     except Exception as exc:  # a failure, not a usage error: one line, not a traceback
         if os.environ.get("FASTBP_DEBUG"):
             raise
-        print(f"fastbp: failed: {type(exc).__name__}: {exc} (set FASTBP_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(
+            f"fastbp: failed: {type(exc).__name__}: {exc} (set FASTBP_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -188,16 +219,29 @@ def _sweep(args):
         from fastbp.errors import integer
 
         threads = integer("--threads", args.threads, minimum=1)
-    summary = sweep(args.spec, args.out, threads=threads, overwrite=args.overwrite,
-                    progress=not args.quiet, backend=args.backend, address=args.address,
-                    out_field="--out")  # fmt: skip
+    summary = sweep(
+        args.spec,
+        args.out,
+        threads=threads,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        backend=args.backend,
+        address=args.address,
+        out_field="--out",
+    )
     if summary.shards_computed == 0:
-        print(f"fastbp: nothing to do: all {summary.n_shards} shards of {summary.out} are done", file=sys.stderr)
+        print(
+            f"fastbp: nothing to do: all {summary.n_shards} shards of {summary.out} are done", file=sys.stderr
+        )
     else:
-        resumed = "" if summary.runs_computed == summary.n_runs else f" (of {summary.n_runs:,}; the rest were done)"
-        print(f"fastbp: wrote {summary.runs_computed:,} runs{resumed} in {summary.shards_computed} shard(s) "
-              f"to {summary.out} ({summary.seconds:.2f} s, {summary.run_steps_per_second / 1e6:.3g} M run-steps/s)",
-              file=sys.stderr)  # fmt: skip
+        resumed = (
+            "" if summary.runs_computed == summary.n_runs else f" (of {summary.n_runs:,}; the rest were done)"
+        )
+        print(
+            f"fastbp: wrote {summary.runs_computed:,} runs{resumed} in {summary.shards_computed} shard(s) "
+            f"to {summary.out} ({summary.seconds:.2f} s, {summary.run_steps_per_second / 1e6:.3g} M run-steps/s)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -14,8 +14,19 @@ from fastbp.shards import SweepSummary, compute_shard, default_shard_size
 from fastbp.spec import load_spec
 
 
-def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="threads",
-          address=None, client=None, filesystem=None, out_field="out"):  # fmt: skip
+def sweep(
+    spec,
+    out,
+    *,
+    threads=None,
+    overwrite=False,
+    progress=True,
+    backend="threads",
+    address=None,
+    client=None,
+    filesystem=None,
+    out_field="out",
+):
     """Train every run of ``spec`` (TOML path, dict or ``SweepSpec``) into the dataset ``out``.
 
     ``out`` is a directory path or a pyarrow/fsspec URL. Resumes a dataset of the same spec,
@@ -35,10 +46,15 @@ def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="t
 
         cores = numba.config.NUMBA_NUM_THREADS
         if backend == "dask":
-            raise SpecError(f"{option}threads", threads, "nothing with the dask backend (each task "
-                            "uses its host's cores ÷ its task slots)")  # fmt: skip
+            raise SpecError(
+                f"{option}threads",
+                threads,
+                "nothing with the dask backend (each task uses its host's cores ÷ its task slots)",
+            )
         if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= cores:
-            raise SpecError(f"{option}threads", threads, f"an integer from 1 to {cores} (this machine's cores)")
+            raise SpecError(
+                f"{option}threads", threads, f"an integer from 1 to {cores} (this machine's cores)"
+            )
     if backend == "dask":  # refusals that need no dataset come before it is created
         from fastbp.backends.dask import import_distributed
 
@@ -46,17 +62,30 @@ def sweep(spec, out, *, threads=None, overwrite=False, progress=True, backend="t
         if client is not None and address is not None:
             raise SpecError(f"{option}address", address, "an address or a client, not both")
     elif address is not None or client is not None:
-        raise SpecError(f"{option}address" if address is not None else "client", address or client,
-                        "nothing unless the backend is 'dask' (--backend dask)")  # fmt: skip
+        raise SpecError(
+            f"{option}address" if address is not None else "client",
+            address or client,
+            "nothing unless the backend is 'dask' (--backend dask)",
+        )
     shard_size = spec.shard_size or default_shard_size(spec)
-    dataset = storage.open_dataset(out, spec, shard_size, overwrite=overwrite, filesystem=filesystem, field=out_field)
+    dataset = storage.open_dataset(
+        out, spec, shard_size, overwrite=overwrite, filesystem=filesystem, field=out_field
+    )
     dataset.remove_temporaries()
     if backend == "dask":
         from fastbp.backends.dask import run_shards_on_dask
 
         try:
-            return run_shards_on_dask(spec, dataset, out, filesystem=filesystem, address=address,
-                                      client=client, progress=progress, out_field=out_field)  # fmt: skip
+            return run_shards_on_dask(
+                spec,
+                dataset,
+                out,
+                filesystem=filesystem,
+                address=address,
+                client=client,
+                progress=progress,
+                out_field=out_field,
+            )
         except SpecError:
             dataset.discard()  # e.g. no scheduler at --address: leave nothing this call created
             raise

@@ -87,9 +87,13 @@ def _block_update(state, steps_not_below, i1, i2, t1, t2, tol):
     for lane in range(BLOCK):
         j = np.uint64(lane)
         _o1, a_o1, _o2, a_o2 = output_layer(
-            state[row_w5 + j], state[row_w6 + j], state[row_w7 + j], state[row_w8 + j],
-            state[row_a_h1 + j], state[row_a_h2 + j],
-        )  # fmt: skip
+            state[row_w5 + j],
+            state[row_w6 + j],
+            state[row_w7 + j],
+            state[row_w8 + j],
+            state[row_a_h1 + j],
+            state[row_a_h2 + j],
+        )
         state[row_a_o1 + j] = a_o1
         state[row_a_o2 + j] = a_o2
     for lane in range(BLOCK):
@@ -122,10 +126,19 @@ def _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol):
     for lane in range(BLOCK):
         j = np.uint64(lane)
         E_total = total_loss(
-            i1, i2, t1, t2,
-            state[row_w1 + j], state[row_w2 + j], state[row_w3 + j], state[row_w4 + j],
-            state[row_w5 + j], state[row_w6 + j], state[row_w7 + j], state[row_w8 + j],
-        )  # fmt: skip
+            i1,
+            i2,
+            t1,
+            t2,
+            state[row_w1 + j],
+            state[row_w2 + j],
+            state[row_w3 + j],
+            state[row_w4 + j],
+            state[row_w5 + j],
+            state[row_w6 + j],
+            state[row_w7 + j],
+            state[row_w8 + j],
+        )
         _note_loss(state, steps_not_below, j, E_total, tol)
 
 
@@ -147,8 +160,22 @@ def _note_loss(state, steps_not_below, j, E_total, tol):
 
 
 @njit(parallel=True, error_model="numpy", cache=True, nogil=True)
-def _train_kernel(w_init, lr, i1, i2, t1, t2, steps, record_every, tol,
-                  out_weights, out_final, out_min, out_first_hit, out_loss):  # fmt: skip
+def _train_kernel(
+    w_init,
+    lr,
+    i1,
+    i2,
+    t1,
+    t2,
+    steps,
+    record_every,
+    tol,
+    out_weights,
+    out_final,
+    out_min,
+    out_first_hit,
+    out_loss,
+):
     n_runs = lr.shape[0]
     n_blocks = (n_runs + BLOCK - 1) // BLOCK
     inf = lr.dtype.type(np.inf)
@@ -165,7 +192,7 @@ def _train_kernel(w_init, lr, i1, i2, t1, t2, steps, record_every, tol,
             state[_MIN * BLOCK + j] = inf
         column = 0
         until_record = 0  # a countdown, not s % record_every: no integer division per step
-        for s in range(steps):
+        for _step in range(steps):
             _block_update(state, steps_not_below, i1, i2, t1, t2, tol)
             if record_every > 0:
                 if until_record == 0:
@@ -212,9 +239,22 @@ def train(w_init, lr, inputs, targets, steps, record_every=0, tolerance=1e-4):
         # machine a descheduled thread then delays only its last few blocks. (Results do not
         # depend on this: blocks share nothing.)
         with numba.parallel_chunksize(_CHUNK_BLOCKS):
-            _train_kernel(w_init, lr, i1, i2, t1, t2, np.int64(steps), np.int64(record_every),
-                          dtype.type(tolerance), out_weights, out_final, out_min, out_first_hit,
-                          out_loss)  # fmt: skip
+            _train_kernel(
+                w_init,
+                lr,
+                i1,
+                i2,
+                t1,
+                t2,
+                np.int64(steps),
+                np.int64(record_every),
+                dtype.type(tolerance),
+                out_weights,
+                out_final,
+                out_min,
+                out_first_hit,
+                out_loss,
+            )
     return TrainResult(out_weights, out_final, out_min, out_first_hit, out_loss, kept)
 
 
@@ -227,16 +267,53 @@ TABLE_COLUMNS = (
 
 @njit(error_model="numpy", cache=True)
 def _step_table_kernel(i1, i2, t1, t2, weights, lr, out):
-    w1, w2, w3, w4, w5, w6, w7, w8 = (weights[0], weights[1], weights[2], weights[3],
-                                      weights[4], weights[5], weights[6], weights[7])  # fmt: skip
+    w1, w2, w3, w4, w5, w6, w7, w8 = (
+        weights[0],
+        weights[1],
+        weights[2],
+        weights[3],
+        weights[4],
+        weights[5],
+        weights[6],
+        weights[7],
+    )
     for k in range(out.shape[0]):
         h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2 = forward(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8)
         E1, E2, E_total = loss(t1, t2, a_o1, a_o2)
-        g1, g2, g3, g4, g5, g6, g7, g8 = backward(
-            i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2
+        g1, g2, g3, g4, g5, g6, g7, g8 = backward(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2)
+        row = (
+            t1,
+            t2,
+            i1,
+            i2,
+            w1,
+            w2,
+            w3,
+            w4,
+            h1,
+            a_h1,
+            h2,
+            a_h2,
+            w5,
+            w6,
+            w7,
+            w8,
+            o1,
+            a_o1,
+            o2,
+            a_o2,
+            E1,
+            E2,
+            E_total,
+            g1,
+            g2,
+            g3,
+            g4,
+            g5,
+            g6,
+            g7,
+            g8,
         )
-        row = (t1, t2, i1, i2, w1, w2, w3, w4, h1, a_h1, h2, a_h2, w5, w6, w7, w8,
-               o1, a_o1, o2, a_o2, E1, E2, E_total, g1, g2, g3, g4, g5, g6, g7, g8)  # fmt: skip
         for c in range(31):
             out[k, c] = row[c]
         w1, w2, w3, w4, w5, w6, w7, w8 = update(

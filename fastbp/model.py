@@ -72,8 +72,16 @@ def backward(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2):
 @njit(inline="always")
 def update(w1, w2, w3, w4, w5, w6, w7, w8, g1, g2, g3, g4, g5, g6, g7, g8, lr):
     """SPEC "Update": w ← w − lr · ∂E/∂w for every weight at once (fused: one rounding)."""
-    return (fma(-lr, g1, w1), fma(-lr, g2, w2), fma(-lr, g3, w3), fma(-lr, g4, w4),
-            fma(-lr, g5, w5), fma(-lr, g6, w6), fma(-lr, g7, w7), fma(-lr, g8, w8))  # fmt: skip
+    return (
+        fma(-lr, g1, w1),
+        fma(-lr, g2, w2),
+        fma(-lr, g3, w3),
+        fma(-lr, g4, w4),
+        fma(-lr, g5, w5),
+        fma(-lr, g6, w6),
+        fma(-lr, g7, w7),
+        fma(-lr, g8, w8),
+    )
 
 
 @njit(inline="always")

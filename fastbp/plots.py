@@ -288,8 +288,14 @@ def _batches(data, columns, n_points, filter_=None):
     # use_threads=False: a threaded scan keeps reading ahead while the statistics are computed,
     # buffering many row groups (measured: 0.8 GB on a 1.6 GB dataset); a serial scan holds
     # about one row group (a shard: at most 64 MiB of curves) and the batch being summarised.
-    return data.to_batches(columns=columns, filter=filter_, batch_size=rows, batch_readahead=1,
-                           fragment_readahead=1, use_threads=False)  # fmt: skip
+    return data.to_batches(
+        columns=columns,
+        filter=filter_,
+        batch_size=rows,
+        batch_readahead=1,
+        fragment_readahead=1,
+        use_threads=False,
+    )
 
 
 def _groups(lr, block):
@@ -350,8 +356,15 @@ def _upper_bound(metadata):
     return bound * 1.01 if bound > 0 else 1.0
 
 
-def summarise(dataset, *, filesystem=None, exact_values=EXACT_VALUES, bins_per_decade=BINS_PER_DECADE,
-              max_points=MAX_POINTS, memory_values=MEMORY_VALUES):  # fmt: skip
+def summarise(
+    dataset,
+    *,
+    filesystem=None,
+    exact_values=EXACT_VALUES,
+    bins_per_decade=BINS_PER_DECADE,
+    max_points=MAX_POINTS,
+    memory_values=MEMORY_VALUES,
+):
     """Everything the figures show, from the dataset's Parquet files (see the module docstring).
 
     Raises ``SpecError`` (field ``dataset``) when ``dataset`` is not a fastbp dataset.
@@ -393,8 +406,9 @@ def summarise(dataset, *, filesystem=None, exact_values=EXACT_VALUES, bins_per_d
     blocks = sorted({k[1] for k in sizes})
     families = _labels(metadata, blocks)
     kinds = {f.block: f.kind for f in families}
-    summary = Summary(path, metadata, tolerance, recorded[index], index, floor, lrs, families,
-                      sum(sizes.values()))  # fmt: skip
+    summary = Summary(
+        path, metadata, tolerance, recorded[index], index, floor, lrs, families, sum(sizes.values())
+    )
 
     # Pass 2, one chunk of learning rates at a time: curves and final-loss statistics.
     n_bins = math.ceil((math.log10(upper) - math.log10(floor)) * bins_per_decade) + 3
@@ -450,7 +464,7 @@ def summarise(dataset, *, filesystem=None, exact_values=EXACT_VALUES, bins_per_d
         for (key_lr, key_block), acc in curves.items():
             summary.curves.setdefault(key_lr, {})[key_block] = acc.band()
         del curves
-        for key, entry in stats.items():  # this chunk's final losses: keep their quantiles only
+        for entry in stats.values():  # this chunk's final losses: keep their quantiles only
             if isinstance(entry[0], _Quantiles):
                 entry[0] = entry[0].band()
 
@@ -464,7 +478,13 @@ def summarise(dataset, *, filesystem=None, exact_values=EXACT_VALUES, bins_per_d
             if entry is None:
                 continue
             band = entry[0]
-            n[k], median[k], low[k], high[k], exact[k] = band.n, band.median[0], band.low[0], band.high[0], band.exact
+            n[k], median[k], low[k], high[k], exact[k] = (
+                band.n,
+                band.median[0],
+                band.low[0],
+                band.high[0],
+                band.exact,
+            )
             reached[k], below[k], overflow[k] = entry[1:]
         summary.final[family.block] = FinalStats(Band(n, median, low, high, exact), reached, below, overflow)
     return summary
@@ -581,8 +601,15 @@ def _legend(fig, handles, labels, ncols=None):
         width_chars = fig.get_figwidth() * 72 / (0.6 * 9) - 8
         ncols = 2 if len(labels) > 2 and 2 * max(_visible_length(t) for t in labels) <= width_chars else 1
 
-    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, frameon=False, fontsize=9,
-               handler_map={tuple: HandlerTuple(ndivide=1)})  # fmt: skip
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=ncols,
+        frameon=False,
+        fontsize=9,
+        handler_map={tuple: HandlerTuple(ndivide=1)},
+    )
 
 
 def _count(n):
@@ -663,7 +690,9 @@ def course_figure(summary):
     for k, lr in enumerate(lrs):
         y = _clip(summary.course[float(lr)], summary.floor)
         color = cmap(0.9 * k / max(1, len(lrs) - 1))
-        ax.plot(x, y, color=color, linewidth=1.8, marker="o" if len(x) < 3 else None, gid=f"course:{_lr_text(lr)}")
+        ax.plot(
+            x, y, color=color, linewidth=1.8, marker="o" if len(x) < 3 else None, gid=f"course:{_lr_text(lr)}"
+        )
         handles.append(ax.lines[-1])
         labels.append(f"lr = {_lr_text(lr)}")
         plotted.append(y)
@@ -701,16 +730,30 @@ def overview_figure(summary):
             continue
         color = colors[family.block]
         ax_loss.fill_between(x, low, high, color=color, alpha=0.22, linewidth=0, gid=f"band:{family.block}")
-        ax_loss.plot(x, median, color=color, linewidth=1.8, marker="s", markersize=4, gid=f"final:{family.block}")
-        ax_hit.plot(x, fraction, color=color, linewidth=1.8, marker="s", markersize=4, gid=f"reached:{family.block}")
+        ax_loss.plot(
+            x, median, color=color, linewidth=1.8, marker="s", markersize=4, gid=f"final:{family.block}"
+        )
+        ax_hit.plot(
+            x, fraction, color=color, linewidth=1.8, marker="s", markersize=4, gid=f"reached:{family.block}"
+        )
         if len(x) <= 12:  # print the values that a 0–100 % axis cannot tell from 0 or 100 %
             for lr, value in zip(x, fraction):
                 if 0 < value < 0.1 or 0.9 < value < 1:
                     near_zero = bool(value < 0.5)
-                    k = stacked[lr, near_zero] = stacked.get((lr, near_zero), -1) + 1  # stack labels at one lr
-                    ax_hit.annotate(f"{100 * value:.3g}%", (lr, 0.0 if near_zero else 1.0), textcoords="offset points",
-                                    xytext=(6, 6 + 13 * k if near_zero else -(14 + 13 * k)), ha="left", fontsize=8,
-                                    color=color, zorder=6, bbox=_LABEL_BOX)  # fmt: skip
+                    k = stacked[lr, near_zero] = (
+                        stacked.get((lr, near_zero), -1) + 1
+                    )  # stack labels at one lr
+                    ax_hit.annotate(
+                        f"{100 * value:.3g}%",
+                        (lr, 0.0 if near_zero else 1.0),
+                        textcoords="offset points",
+                        xytext=(6, 6 + 13 * k if near_zero else -(14 + 13 * k)),
+                        ha="left",
+                        fontsize=8,
+                        color=color,
+                        zorder=6,
+                        bbox=_LABEL_BOX,
+                    )
         runs = stats.final.n[have]
         n_text = _count(int(runs[0]))
         if (runs != runs[0]).any():

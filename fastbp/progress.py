@@ -53,8 +53,10 @@ class Progress:
         filled = int(_WIDTH * self.done / self.total) if self.total else _WIDTH
         bar = "#" * filled + "-" * (_WIDTH - filled)
         eta = _duration(left) if left == left else "?"
-        return (f"[{bar}] {self.done:,}/{self.total:,} runs · {rate / 1e6:,.1f} M run-steps/s · "
-                f"{_duration(elapsed)} elapsed · {eta} left")  # fmt: skip
+        return (
+            f"[{bar}] {self.done:,}/{self.total:,} runs · {rate / 1e6:,.1f} M run-steps/s · "
+            f"{_duration(elapsed)} elapsed · {eta} left"
+        )
 
     def draw(self, force=False):
         if not self.enabled:

@@ -50,9 +50,14 @@ def compute_shard(spec, shard, shard_size, versions=None):
     stop = min(first + shard_size, spec.n_runs)
     runs, lrs, blocks, indices = run_layout(spec, first, stop)
     w_init = initial_weights(spec, blocks, indices).astype(spec.dtype)
-    result = kernels.train(w_init, lrs.astype(spec.dtype), spec.inputs, spec.targets, spec.steps,
-                           spec.record_every, spec.tolerance)  # fmt: skip
+    result = kernels.train(
+        w_init,
+        lrs.astype(spec.dtype),
+        spec.inputs,
+        spec.targets,
+        spec.steps,
+        spec.record_every,
+        spec.tolerance,
+    )
     metadata = storage.file_metadata(spec, result.recorded_steps, versions or storage.versions())
     return storage.shard_table(spec, runs, lrs, blocks, indices, w_init, result, metadata)
-
-

@@ -27,8 +27,18 @@ from fastbp import errors
 from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 from fastbp.errors import SpecError
 
-TOP_KEYS = {"steps", "lr", "dtype", "seed", "record_every", "tolerance", "shard_size", "name",
-            "network", "init"}  # fmt: skip
+TOP_KEYS = {
+    "steps",
+    "lr",
+    "dtype",
+    "seed",
+    "record_every",
+    "tolerance",
+    "shard_size",
+    "name",
+    "network",
+    "init",
+}
 NETWORK_KEYS = {"inputs", "targets"}
 INIT_KEYS = {
     # course and fixed imply their count; it is accepted when it agrees, so that the canonical
@@ -130,14 +140,22 @@ def parse_spec(data):
     points = 1 if record_every == 0 else steps // record_every + 1 + (steps % record_every != 0)
     if points > MAX_RECORDED_POINTS:  # a shard holds at least one block of 64 curves in memory
         least = -(-steps // (MAX_RECORDED_POINTS - 1))
-        raise SpecError("record_every", record_every, f"0 or an integer >= {least}: at most "
-                        f"{MAX_RECORDED_POINTS:,} recorded points per run ({points:,} asked)")  # fmt: skip
+        raise SpecError(
+            "record_every",
+            record_every,
+            f"0 or an integer >= {least}: at most "
+            f"{MAX_RECORDED_POINTS:,} recorded points per run ({points:,} asked)",
+        )
     shard_size = data.get("shard_size")
     if shard_size is not None:
         shard_size = _integer("shard_size", shard_size, minimum=1)
         if shard_size * points >= 2**31:  # a shard's loss column has int32 offsets
-            raise SpecError("shard_size", shard_size, f"an integer from 1 to {(2**31 - 1) // points} "
-                            f"(runs × {points} recorded points must stay below 2**31)")  # fmt: skip
+            raise SpecError(
+                "shard_size",
+                shard_size,
+                f"an integer from 1 to {(2**31 - 1) // points} "
+                f"(runs × {points} recorded points must stay below 2**31)",
+            )
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise SpecError("name", name, "a string")
@@ -157,17 +175,22 @@ def parse_spec(data):
     inits = tuple(_parse_init(k, block) for k, block in enumerate(raw_inits))
 
     source = {
-        "steps": steps, "lr": lr_source, "dtype": dtype, "seed": seed,
-        "record_every": record_every, "tolerance": tolerance,
+        "steps": steps,
+        "lr": lr_source,
+        "dtype": dtype,
+        "seed": seed,
+        "record_every": record_every,
+        "tolerance": tolerance,
         "network": {"inputs": list(inputs), "targets": list(targets)},
         "init": [dict(block.params) for block in inits],
-    }  # fmt: skip
+    }
     if shard_size is not None:
         source["shard_size"] = shard_size
     if name is not None:
         source["name"] = name
-    spec = SweepSpec(steps, lrs, dtype, seed, record_every, tolerance, shard_size, name, inputs,
-                     targets, inits, source)  # fmt: skip
+    spec = SweepSpec(
+        steps, lrs, dtype, seed, record_every, tolerance, shard_size, name, inputs, targets, inits, source
+    )
     if spec.n_runs > MAX_RUNS:
         raise SpecError("grid", f"{spec.n_runs} runs", f"at most {MAX_RUNS} runs")
     if dtype == "float32":
@@ -187,8 +210,12 @@ def _check_float32(spec):
             rounded = float(np.float32(value))
         if not math.isfinite(rounded) or (positive and rounded <= 0):
             allowed = "a number > 0" if positive else "a number"
-            raise SpecError(field, value, f"{allowed} that float32 can hold (|x| <= {_FLOAT32_MAX:.4g}"
-                                          f"{', not rounding to 0' if positive else ''}) when dtype = 'float32'")
+            raise SpecError(
+                field,
+                value,
+                f"{allowed} that float32 can hold (|x| <= {_FLOAT32_MAX:.4g}"
+                f"{', not rounding to 0' if positive else ''}) when dtype = 'float32'",
+            )
 
     for k, lr in enumerate(spec.lrs):
         check(f"lr[{k}]", lr, positive=True)
@@ -348,7 +375,10 @@ def _draws(seed, number, indices, draw):
     """uint64 draws at positions index * 16 + draw[k] of the (seed, block) stream: shape (len(draw), R)."""
     with np.errstate(over="ignore"):
         key = _stream_key(seed, number)
-        position = indices.astype(np.uint64)[None, :] * np.uint64(_DRAWS_PER_RUN) + np.asarray(draw, dtype=np.uint64)[:, None]
+        position = (
+            indices.astype(np.uint64)[None, :] * np.uint64(_DRAWS_PER_RUN)
+            + np.asarray(draw, dtype=np.uint64)[:, None]
+        )
         return _splitmix64(key + (position + np.uint64(1)) * _GOLDEN)
 
 

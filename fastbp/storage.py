@@ -192,7 +192,9 @@ def resolve(out, filesystem=None, field="out"):
         try:
             return pafs.FileSystem.from_uri(out)
         except (pa.ArrowException, ValueError, OSError) as exc:
-            raise DatasetError(field, out, f"a local path or a URL pyarrow understands, e.g. s3://bucket/prefix ({exc})") from None
+            raise DatasetError(
+                field, out, f"a local path or a URL pyarrow understands, e.g. s3://bucket/prefix ({exc})"
+            ) from None
     return pafs.LocalFileSystem(), os.path.abspath(out)
 
 
@@ -326,10 +328,11 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
             if not overwrite:
                 why = "of a different spec" if not same_spec else "made by other fastbp kernel code"
                 raise DatasetError(
-                    field, path,
+                    field,
+                    path,
                     f"a new directory or one holding this same spec; it holds a sweep {why} "
                     "(pass --overwrite / overwrite=True to replace it, or choose another directory)",
-                )  # fmt: skip
+                )
             # The manifest goes last: a replacement killed half-way leaves a dataset that is
             # refused as a different spec (or resumed, for its own spec), never one without a
             # manifest that only manual cleaning could reuse.
@@ -337,8 +340,12 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
                 if _is_ours(entry.base_name):
                     _delete_quietly(filesystem, entry.path)
         elif any(not n.startswith(".") for n in names):
-            raise DatasetError(field, path, "a new or empty directory, or an existing fastbp dataset "
-                                            "(this one holds other files and no _manifest.json)")  # fmt: skip
+            raise DatasetError(
+                field,
+                path,
+                "a new or empty directory, or an existing fastbp dataset "
+                "(this one holds other files and no _manifest.json)",
+            )
     manifest = new_manifest(spec, shard_size)
     try:
         filesystem.create_dir(path, recursive=True)

@@ -16,12 +16,15 @@ def check_table_args(lr, steps, inputs, targets, weights, dtype, prefix=""):
         errors.number_tuple(prefix + "inputs", inputs, 2),
         errors.number_tuple(prefix + "targets", targets, 2),
         errors.number_tuple(prefix + "weights", weights, 8),
-        errors.choice(prefix + "dtype", str(np.dtype(dtype)) if dtype in (np.float32, np.float64) else dtype, DTYPES),
+        errors.choice(
+            prefix + "dtype", str(np.dtype(dtype)) if dtype in (np.float32, np.float64) else dtype, DTYPES
+        ),
     )
 
 
-def step_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS,
-               dtype="float64"):  # fmt: skip
+def step_table(
+    lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS, dtype="float64"
+):
     """The SPEC's step table as a ``pyarrow.Table``.
 
     ``steps`` rows, row k holding the weights before update k (steps 0 … steps − 1) and

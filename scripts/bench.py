@@ -61,6 +61,7 @@ ALL_PEERS = ("numpy", "python", "c", "jax", "torch")
 
 # --------------------------------------------------------------------------- sizes
 
+
 @dataclass
 class Sizes:
     w1_lrs: int = 64
@@ -72,8 +73,8 @@ class Sizes:
     w3_steps: int = 1000
     w3_sizes: tuple = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
     w3_max_runs: int = 1_000_000
-    validate_runs: int = 1024        # evenly spaced runs of the workload, full steps
-    python_runs: int = 64            # python peer: this many runs (timed and validated)
+    validate_runs: int = 1024  # evenly spaced runs of the workload, full steps
+    python_runs: int = 64  # python peer: this many runs (timed and validated)
     # slow peers (NumPy, JAX, PyTorch): timed on all runs, steps chosen from a short
     # calibration run so that one timed call takes about --budget seconds (never more
     # than the workload's steps, never fewer than calib_steps), then extrapolated
@@ -81,12 +82,24 @@ class Sizes:
 
 
 def quick_sizes() -> Sizes:
-    return Sizes(w1_lrs=8, w1_inits=128, w1_steps=500, w2_lrs=8, w2_inits=64, w2_steps=200,
-                 w3_steps=200, w3_sizes=(1_000, 10_000), w3_max_runs=10_000,
-                 validate_runs=256, python_runs=16, calib_steps=5)
+    return Sizes(
+        w1_lrs=8,
+        w1_inits=128,
+        w1_steps=500,
+        w2_lrs=8,
+        w2_inits=64,
+        w2_steps=200,
+        w3_steps=200,
+        w3_sizes=(1_000, 10_000),
+        w3_max_runs=10_000,
+        validate_runs=256,
+        python_runs=16,
+        calib_steps=5,
+    )
 
 
 # --------------------------------------------------------------------------- rows / table
+
 
 @dataclass
 class Row:
@@ -94,16 +107,16 @@ class Row:
     name: str
     dtype: str = ""
     threads: str = ""
-    runs: int = 0                 # timed runs
-    steps: int = 0                # timed steps
+    runs: int = 0  # timed runs
+    steps: int = 0  # timed steps
     seconds: float = float("nan")
-    rate: float = float("nan")    # run-steps per second
+    rate: float = float("nan")  # run-steps per second
     extrapolated: bool = False
-    baseline: str = ""            # "c" or "fastbp" when this row is a baseline
-    check: str = ""               # validator verdict
+    baseline: str = ""  # "c" or "fastbp" when this row is a baseline
+    check: str = ""  # validator verdict
     max_rel_err: float = float("nan")
     note: str = ""
-    skipped: str = ""             # reason, when the row did not run
+    skipped: str = ""  # reason, when the row did not run
     extra: dict = field(default_factory=dict)
 
 
@@ -123,13 +136,22 @@ def fmt_ratio(x: float) -> str:
 def print_table(title: str, rows: list[Row], out=sys.stdout):
     c_rate = {r.dtype: r.rate for r in rows if r.baseline == "c" and not r.skipped}
     f_rate = {r.dtype: r.rate for r in rows if r.baseline == "fastbp" and not r.skipped}
-    head = ["implementation", "dtype", "thr", "timed runs x steps", "s", "M run-steps/s",
-            "x C", "x fastbp", "max rel err", "check / note"]
+    head = [
+        "implementation",
+        "dtype",
+        "thr",
+        "timed runs x steps",
+        "s",
+        "M run-steps/s",
+        "x C",
+        "x fastbp",
+        "max rel err",
+        "check / note",
+    ]
     lines = []
     for r in rows:
         if r.skipped:
-            lines.append([r.name, r.dtype, r.threads, "", "", "", "", "", "",
-                          f"SKIPPED: {r.skipped}"])
+            lines.append([r.name, r.dtype, r.threads, "", "", "", "", "", "", f"SKIPPED: {r.skipped}"])
             continue
         timed = f"{r.runs:,} x {r.steps:,}"
         rate = fmt_rate(r.rate) + ("*" if r.extrapolated else "")
@@ -137,16 +159,28 @@ def print_table(title: str, rows: list[Row], out=sys.stdout):
         rf = r.rate / f_rate[r.dtype] if r.dtype in f_rate else float("nan")
         err = f"{r.max_rel_err:.1e}" if math.isfinite(r.max_rel_err) else "-"
         note = "; ".join(x for x in (r.check, r.note) if x)
-        lines.append([r.name, r.dtype, r.threads, timed, f"{r.seconds:.3f}", rate,
-                      fmt_ratio(rc), fmt_ratio(rf), err, note])
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
-              for i, h in enumerate(head)]
+        lines.append(
+            [
+                r.name,
+                r.dtype,
+                r.threads,
+                timed,
+                f"{r.seconds:.3f}",
+                rate,
+                fmt_ratio(rc),
+                fmt_ratio(rf),
+                err,
+                note,
+            ]
+        )
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
     widths[-1] = len(head[-1])
     right = {4, 5, 6, 7, 8}
 
     def fmt(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     print(f"\n== {title}", file=out)
     print(fmt(head), file=out)
@@ -154,12 +188,12 @@ def print_table(title: str, rows: list[Row], out=sys.stdout):
     for l in lines:
         print(fmt(l), file=out)
     if any(r.extrapolated for r in rows if not r.skipped):
-        print("  * timed on a subset of runs/steps (see 'timed'), run-steps/s extrapolated",
-              file=out)
+        print("  * timed on a subset of runs/steps (see 'timed'), run-steps/s extrapolated", file=out)
     out.flush()
 
 
 # --------------------------------------------------------------------------- environment
+
 
 def cpu_model() -> str:
     model, flags = "?", set()
@@ -200,10 +234,10 @@ def header(args) -> None:
 
     print("fastbp benchmark")
     print(f"  cpu      : {cpu_model()}, {available_cores()} cores available")
-    print(f"  python   : {platform.python_version()}  numpy {np.__version__}  "
-          f"numba {numba.__version__}")
+    print(f"  python   : {platform.python_version()}  numpy {np.__version__}  numba {numba.__version__}")
     try:
         import fastbp
+
         ver = getattr(fastbp, "__version__", "?")
         print(f"  fastbp   : {ver} ({Path(fastbp.__file__).parent})")
     except Exception as exc:  # noqa: BLE001
@@ -212,10 +246,14 @@ def header(args) -> None:
     if cc:
         v = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
         print(f"  C        : {v.splitlines()[0] if v else cc}")
-    print(f"  threads  : {args.threads} (--threads; fastbp kernel, C loop, torch, the command's "
-          f"NUMBA_NUM_THREADS)")
-    print(f"  peers    : {', '.join(args.peers) or 'none'}; repeats: best of {args.repeat}"
-          f"{'; QUICK sizes' if args.quick else ''}")
+    print(
+        f"  threads  : {args.threads} (--threads; fastbp kernel, C loop, torch, the command's "
+        f"NUMBA_NUM_THREADS)"
+    )
+    print(
+        f"  peers    : {', '.join(args.peers) or 'none'}; repeats: best of {args.repeat}"
+        f"{'; QUICK sizes' if args.quick else ''}"
+    )
     print(f"  load     : {load_note()}")
     for var in ("OPENBLAS_CORETYPE", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
         if os.environ.get(var):
@@ -225,13 +263,16 @@ def header(args) -> None:
 
 # --------------------------------------------------------------------------- fastbp parts
 
+
 def fastbp_kernel():
     from fastbp.kernels import train  # noqa: WPS433
+
     return train
 
 
 def set_numba_threads(n: int) -> int:
     import numba
+
     n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(n)
     return n
@@ -246,8 +287,14 @@ def time_kernel(problem: Problem, threads: int, repeat: int, record_every: int =
     best, res = float("inf"), None
     for _ in range(max(1, repeat)):
         t0 = time.perf_counter()
-        res = train(problem.w_init, problem.lr, problem.inputs, problem.targets,
-                    problem.steps, record_every=record_every)
+        res = train(
+            problem.w_init,
+            problem.lr,
+            problem.inputs,
+            problem.targets,
+            problem.steps,
+            record_every=record_every,
+        )
         best = min(best, time.perf_counter() - t0)
     return res, best, n
 
@@ -256,22 +303,24 @@ def fastbp_command() -> list[str]:
     exe = Path(sys.executable).with_name("fastbp")
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-c",
-            "import sys; from fastbp.cli import main; sys.exit(main(sys.argv[1:]))"]
+    return [sys.executable, "-c", "import sys; from fastbp.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
-def spec_toml(steps: int, n_lr: int, count: int, dtype: str, record_every: int,
-              seed: int = 0, lr_log10=(-2, 1)) -> str:
-    return (f"steps = {steps}\n"
-            f"lr = {{logspace = [{lr_log10[0]}, {lr_log10[1]}], num = {n_lr}}}\n"
-            f'dtype = "{dtype}"\n'
-            f"seed = {seed}\n"
-            f"record_every = {record_every}\n"
-            "[[init]]\n"
-            'kind = "uniform"\n'
-            "low = -1.0\n"
-            "high = 1.0\n"
-            f"count = {count}\n")
+def spec_toml(
+    steps: int, n_lr: int, count: int, dtype: str, record_every: int, seed: int = 0, lr_log10=(-2, 1)
+) -> str:
+    return (
+        f"steps = {steps}\n"
+        f"lr = {{logspace = [{lr_log10[0]}, {lr_log10[1]}], num = {n_lr}}}\n"
+        f'dtype = "{dtype}"\n'
+        f"seed = {seed}\n"
+        f"record_every = {record_every}\n"
+        "[[init]]\n"
+        'kind = "uniform"\n'
+        "low = -1.0\n"
+        "high = 1.0\n"
+        f"count = {count}\n"
+    )
 
 
 def dir_bytes(path: Path) -> int:
@@ -291,8 +340,9 @@ class CommandRunner:
         self.sweep_extra: list[str] = []
         if threads != available_cores():
             try:
-                helptext = subprocess.run(self.cmd + ["sweep", "--help"], capture_output=True,
-                                          text=True, env=self.env, timeout=120).stdout
+                helptext = subprocess.run(
+                    self.cmd + ["sweep", "--help"], capture_output=True, text=True, env=self.env, timeout=120
+                ).stdout
             except Exception:  # noqa: BLE001
                 helptext = ""
             if "--threads" in helptext:
@@ -300,13 +350,22 @@ class CommandRunner:
 
     def run(self, args: list[str], timeout: float = 3600) -> tuple[float, subprocess.CompletedProcess]:
         t0 = time.perf_counter()
-        proc = subprocess.run(self.cmd + args, capture_output=True, text=True, env=self.env,
-                              cwd=self.workdir, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            self.cmd + args,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.workdir,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()
-            raise RuntimeError(f"`fastbp {' '.join(args[:1])}` exit {proc.returncode}: "
-                               f"{tail[-1][:160] if tail else 'no output'}")
+            raise RuntimeError(
+                f"`fastbp {' '.join(args[:1])}` exit {proc.returncode}: "
+                f"{tail[-1][:160] if tail else 'no output'}"
+            )
         return wall, proc
 
     def fresh(self, stem: str) -> Path:
@@ -337,8 +396,8 @@ class CommandRunner:
 
 # --------------------------------------------------------------------------- helpers
 
-def validate_dataset(out: Path, dtype: str, n_valid: int, steps: int, inputs=None,
-                     targets=None):
+
+def validate_dataset(out: Path, dtype: str, n_valid: int, steps: int, inputs=None, targets=None):
     """Check a sweep dataset's final losses on `n_valid` evenly spaced runs against NumPy
     float64 trained from the dataset's own initial weights and learning rates."""
     import pyarrow.parquet as pq
@@ -352,8 +411,9 @@ def validate_dataset(out: Path, dtype: str, n_valid: int, steps: int, inputs=Non
     lr = tab.column("lr").to_numpy()[pick]
     got = tab.column("final_loss").to_numpy()[pick]
     dt = np.dtype(dtype)
-    prob = Problem(w.astype(dt), lr.astype(dt), inputs or peers.DEFAULT_INPUTS,
-                   targets or peers.DEFAULT_TARGETS, steps)
+    prob = Problem(
+        w.astype(dt), lr.astype(dt), inputs or peers.DEFAULT_INPUTS, targets or peers.DEFAULT_TARGETS, steps
+    )
     ref, name = peers.reference(prob, prefer_fastbp=False)
     return compare(got, ref, dt, name)
 
@@ -365,7 +425,6 @@ def dataset_check(row: Row, out: Path, dtype: str, n_valid: int, steps: int) -> 
         row.check = f"{'ok' if v.ok else 'FAIL'} vs {v.reference} on {v.total} runs of the dataset"
     except Exception as exc:  # noqa: BLE001
         row.check = f"dataset not checked ({exc.__class__.__name__}: {exc})"
-
 
 
 class References:
@@ -400,9 +459,22 @@ def budget_timing(fn, prob: Problem, budget: float, calib_steps: int) -> Problem
     return prob.subset(steps=max(calib.steps, min(prob.steps, steps)))
 
 
-def peer_row(workload: str, name: str, dtype: str, fn, timing: Problem | None, full: Problem,
-             valid: Problem | None, ref, repeat: int, threads: str, note: str = "",
-             baseline: str = "", valid_fn=None, budget: tuple | None = None) -> Row:
+def peer_row(
+    workload: str,
+    name: str,
+    dtype: str,
+    fn,
+    timing: Problem | None,
+    full: Problem,
+    valid: Problem | None,
+    ref,
+    repeat: int,
+    threads: str,
+    note: str = "",
+    baseline: str = "",
+    valid_fn=None,
+    budget: tuple | None = None,
+) -> Row:
     """Time `fn(timing)` (best of `repeat`), validate `fn(valid)` against `ref`.
 
     With `budget` = (seconds, calib_steps) and timing None, the timed problem is
@@ -434,18 +506,21 @@ def peer_row(workload: str, name: str, dtype: str, fn, timing: Problem | None, f
 
 # --------------------------------------------------------------------------- W1
 
+
 def bench_w1(args, sizes: Sizes, dtype: str, refs: References, runner: CommandRunner | None):
     wl = "W1" if dtype == "float64" else "W1-f32"
     dt = np.dtype(dtype)
     T = args.threads
-    prob = make_problem(n_lr=sizes.w1_lrs, n_init=sizes.w1_inits, steps=sizes.w1_steps,
-                        dtype=dt)
+    prob = make_problem(n_lr=sizes.w1_lrs, n_init=sizes.w1_inits, steps=sizes.w1_steps, dtype=dt)
     valid = prob.subset(runs=min(prob.runs, sizes.validate_runs))
     ref = refs.get((wl, "valid"), valid)
-    print(f"\n[{wl}] {prob.runs:,} runs ({sizes.w1_lrs} lrs x {sizes.w1_inits} inits) x "
-          f"{prob.steps:,} steps, {dtype}; validator: final losses on {valid.runs} evenly "
-          f"spaced runs vs {ref[1]} (tolerance: max |E - E_ref| / max(E_ref, "
-          f"{peers.LOSS_FLOOR[dt]:.0e}) <= {peers.TOLERANCE[dt]:.0e})", flush=True)
+    print(
+        f"\n[{wl}] {prob.runs:,} runs ({sizes.w1_lrs} lrs x {sizes.w1_inits} inits) x "
+        f"{prob.steps:,} steps, {dtype}; validator: final losses on {valid.runs} evenly "
+        f"spaced runs vs {ref[1]} (tolerance: max |E - E_ref| / max(E_ref, "
+        f"{peers.LOSS_FLOOR[dt]:.0e}) <= {peers.TOLERANCE[dt]:.0e})",
+        flush=True,
+    )
     rows: list[Row] = []
     budget = (args.budget, sizes.calib_steps)
     slow_repeat = min(args.repeat, 2)
@@ -478,8 +553,10 @@ def bench_w1(args, sizes: Sizes, dtype: str, refs: References, runner: CommandRu
             wall, out = runner.sweep(toml, f"w1_{dtype}", repeat=args.repeat)
             row.runs, row.steps, row.seconds = prob.runs, prob.steps, wall
             row.rate = prob.run_steps / wall
-            row.note = (f"wall time incl. start-up, warm cache, best of {args.repeat}; "
-                        f"{dir_bytes(out) / 1e6:.1f} MB out")
+            row.note = (
+                f"wall time incl. start-up, warm cache, best of {args.repeat}; "
+                f"{dir_bytes(out) / 1e6:.1f} MB out"
+            )
             dataset_check(row, out, dtype, sizes.validate_runs, prob.steps)
             shutil.rmtree(out, ignore_errors=True)
         except Exception as exc:  # noqa: BLE001
@@ -489,14 +566,26 @@ def bench_w1(args, sizes: Sizes, dtype: str, refs: References, runner: CommandRu
     # peers
     if "c" in args.peers:
         from peers import c_peer
+
         c_rows = []
         for nthr, base in ((T, "c"), (1, "")):
             if nthr == 1 and T == 1 and c_rows:
                 break
-            c_rows.append(peer_row(
-                wl, "C loop" + (" (1 thread)" if base == "" else ""), dtype,
-                lambda p, n=nthr: c_peer.run(p, n), prob, prob, valid, ref, args.repeat,
-                str(nthr), baseline=base))
+            c_rows.append(
+                peer_row(
+                    wl,
+                    "C loop" + (" (1 thread)" if base == "" else ""),
+                    dtype,
+                    lambda p, n=nthr: c_peer.run(p, n),
+                    prob,
+                    prob,
+                    valid,
+                    ref,
+                    args.repeat,
+                    str(nthr),
+                    baseline=base,
+                )
+            )
         try:
             lib = c_peer.build()
             syms = lib.vector_exp_symbols()
@@ -507,41 +596,108 @@ def bench_w1(args, sizes: Sizes, dtype: str, refs: References, runner: CommandRu
             pass
         # cross-check the full timed outputs against the kernel's, when both ran
         if kernel_full is not None and "result" in c_rows[0].extra:
-            v = compare(c_rows[0].extra["result"].final_loss,
-                        kernel_full.astype(np.float64), dt, "fastbp kernel")
+            v = compare(
+                c_rows[0].extra["result"].final_loss, kernel_full.astype(np.float64), dt, "fastbp kernel"
+            )
             c_rows[0].note += f"; all {v.total:,} runs vs fastbp kernel: {v.max_rel_err:.1e}"
         rows += c_rows
 
     if "numpy" in args.peers:
         from peers import numpy_batch
-        rows.append(peer_row(wl, "NumPy (vectorised over runs)", dtype, numpy_batch.run, None,
-                             prob, valid, ref, slow_repeat, "1", budget=budget))
+
+        rows.append(
+            peer_row(
+                wl,
+                "NumPy (vectorised over runs)",
+                dtype,
+                numpy_batch.run,
+                None,
+                prob,
+                valid,
+                ref,
+                slow_repeat,
+                "1",
+                budget=budget,
+            )
+        )
 
     if "python" in args.peers:
         from peers import python_loop
+
         sub = valid.subset(runs=min(valid.runs, sizes.python_runs))
         sub = sub.astype(np.float64)
         sref = refs.get((wl, "python"), sub)
-        rows.append(peer_row(wl, "Python loop (math.exp)", "float64", python_loop.run,
-                             sub, prob, sub, sref, 1, "1",
-                             note="always float64" if dtype != "float64" else ""))
+        rows.append(
+            peer_row(
+                wl,
+                "Python loop (math.exp)",
+                "float64",
+                python_loop.run,
+                sub,
+                prob,
+                sub,
+                sref,
+                1,
+                "1",
+                note="always float64" if dtype != "float64" else "",
+            )
+        )
 
     if "jax" in args.peers:
         from peers import jax_peer
-        rows.append(peer_row(wl, "JAX (jit+vmap+scan)", dtype, jax_peer.run, None, prob,
-                             valid, ref, slow_repeat, "XLA", note="compile excluded",
-                             budget=budget))
+
+        rows.append(
+            peer_row(
+                wl,
+                "JAX (jit+vmap+scan)",
+                dtype,
+                jax_peer.run,
+                None,
+                prob,
+                valid,
+                ref,
+                slow_repeat,
+                "XLA",
+                note="compile excluded",
+                budget=budget,
+            )
+        )
 
     if "torch" in args.peers:
         from peers import torch_peer
-        rows.append(peer_row(wl, "PyTorch (manual backward)", dtype,
-                             lambda p: torch_peer.run(p, T), None, prob, valid, ref,
-                             slow_repeat, str(T), budget=budget))
+
+        rows.append(
+            peer_row(
+                wl,
+                "PyTorch (manual backward)",
+                dtype,
+                lambda p: torch_peer.run(p, T),
+                None,
+                prob,
+                valid,
+                ref,
+                slow_repeat,
+                str(T),
+                budget=budget,
+            )
+        )
         vsub = valid.subset(runs=min(valid.runs, 256))
         vref = refs.get((wl, "torch-ag"), vsub)
-        rows.append(peer_row(wl, "PyTorch (autograd)", dtype,
-                             lambda p: torch_peer.run_autograd(p, T), None, prob, vsub, vref,
-                             1, str(T), budget=budget))
+        rows.append(
+            peer_row(
+                wl,
+                "PyTorch (autograd)",
+                dtype,
+                lambda p: torch_peer.run_autograd(p, T),
+                None,
+                prob,
+                vsub,
+                vref,
+                1,
+                str(T),
+                budget=budget,
+            )
+        )
 
     return rows
 
@@ -562,15 +718,23 @@ def bench_table(args, runner: CommandRunner) -> list[Row]:
 
 # --------------------------------------------------------------------------- W2
 
+
 def bench_w2(args, sizes: Sizes, runner: CommandRunner | None) -> list[Row]:
     runs, steps = sizes.w2_lrs * sizes.w2_inits, sizes.w2_steps
-    print(f"\n[W2] {runs:,} runs x {steps:,} steps, float64: every step recorded to Parquet "
-          "vs final only", flush=True)
+    print(
+        f"\n[W2] {runs:,} runs x {steps:,} steps, float64: every step recorded to Parquet vs final only",
+        flush=True,
+    )
     rows = []
     prob = make_problem(n_lr=sizes.w2_lrs, n_init=sizes.w2_inits, steps=steps)
     for rec in (1, 0):
-        row = Row("W2", f"fastbp kernel record_every={rec}", "float64", str(args.threads),
-                  baseline="fastbp" if rec == 0 else "")
+        row = Row(
+            "W2",
+            f"fastbp kernel record_every={rec}",
+            "float64",
+            str(args.threads),
+            baseline="fastbp" if rec == 0 else "",
+        )
         try:
             res, secs, n = time_kernel(prob, args.threads, args.repeat, record_every=rec)
             row.runs, row.steps, row.seconds, row.rate = runs, steps, secs, runs * steps / secs
@@ -601,12 +765,16 @@ def bench_w2(args, sizes: Sizes, runner: CommandRunner | None) -> list[Row]:
 
 # --------------------------------------------------------------------------- W3
 
+
 def bench_w3(args, sizes: Sizes, runner: CommandRunner | None) -> list[Row]:
     steps = sizes.w3_steps
     max_runs = args.w3_max_runs if args.w3_max_runs is not None else sizes.w3_max_runs
     run_sizes = [n for n in sizes.w3_sizes if n <= max_runs]
-    print(f"\n[W3] scaling: {', '.join(f'{n:,}' for n in run_sizes)} runs x {steps:,} steps, "
-          f"float64 (--w3-max-runs {max_runs:,})", flush=True)
+    print(
+        f"\n[W3] scaling: {', '.join(f'{n:,}' for n in run_sizes)} runs x {steps:,} steps, "
+        f"float64 (--w3-max-runs {max_runs:,})",
+        flush=True,
+    )
     rows = []
     n_lr = 10
     thread_counts = sorted({1, args.threads})
@@ -627,8 +795,7 @@ def bench_w3(args, sizes: Sizes, runner: CommandRunner | None) -> list[Row]:
         if runner is None:
             continue
         for rec in (0, 100):
-            row = Row("W3", f"sweep  {prob.runs:>10,} runs rec={rec}", "float64",
-                      str(args.threads))
+            row = Row("W3", f"sweep  {prob.runs:>10,} runs rec={rec}", "float64", str(args.threads))
             try:
                 toml = spec_toml(steps, n_lr, count, "float64", rec)
                 if rec not in warmed:  # warm the Numba cache once per setting (smallest size)
@@ -654,34 +821,53 @@ def w3_summary(rows: list[Row]) -> None:
     for runs, d in by.items():
         if "1" in d and len(d) > 1:
             other = max(d, key=int)
-            print(f"  kernel {runs:>10,} runs: {other} threads / 1 thread = "
-                  f"{d[other] / d['1']:.2f}x")
+            print(f"  kernel {runs:>10,} runs: {other} threads / 1 thread = {d[other] / d['1']:.2f}x")
 
 
 # --------------------------------------------------------------------------- main
 
+
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workload", default="W1",
-                    choices=["W1", "W1-f32", "W2", "W3", "table", "all"],
-                    help="which workload (default W1; 'all' = W1, W1-f32, table, W2, W3)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--workload",
+        default="W1",
+        choices=["W1", "W1-f32", "W2", "W3", "table", "all"],
+        help="which workload (default W1; 'all' = W1, W1-f32, table, W2, W3)",
+    )
     ap.add_argument("--runs", type=int, help="W1 runs (rounded down to a multiple of the lr count)")
     ap.add_argument("--steps", type=int, help="W1 steps")
-    ap.add_argument("--threads", type=int, default=available_cores(),
-                    help="threads for fastbp, the C loop and torch (default: all cores)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=available_cores(),
+        help="threads for fastbp, the C loop and torch (default: all cores)",
+    )
     ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    ap.add_argument("--peers", default=",".join(ALL_PEERS),
-                    help=f"comma-separated subset of {','.join(ALL_PEERS)} ('' for none)")
-    ap.add_argument("--repeat", type=int, default=None,
-                    help="timed repetitions, best taken (default 3, 1 with --quick)")
-    ap.add_argument("--budget", type=float, default=None,
-                    help="seconds per timed call of a slow peer (NumPy, JAX, PyTorch), which "
-                         "then runs fewer steps and is extrapolated (default 3, 0.3 with --quick)")
-    ap.add_argument("--w3-max-runs", type=int, default=None,
-                    help="largest W3 size (default 1,000,000; 10,000,000 takes minutes)")
-    ap.add_argument("--no-command", action="store_true",
-                    help="skip the whole-command (subprocess) rows")
+    ap.add_argument(
+        "--peers",
+        default=",".join(ALL_PEERS),
+        help=f"comma-separated subset of {','.join(ALL_PEERS)} ('' for none)",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=None, help="timed repetitions, best taken (default 3, 1 with --quick)"
+    )
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds per timed call of a slow peer (NumPy, JAX, PyTorch), which "
+        "then runs fewer steps and is extrapolated (default 3, 0.3 with --quick)",
+    )
+    ap.add_argument(
+        "--w3-max-runs",
+        type=int,
+        default=None,
+        help="largest W3 size (default 1,000,000; 10,000,000 takes minutes)",
+    )
+    ap.add_argument("--no-command", action="store_true", help="skip the whole-command (subprocess) rows")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args(argv)
     args.peers = [p.strip().lower() for p in args.peers.split(",") if p.strip()]
@@ -703,8 +889,7 @@ def main(argv=None) -> int:
     if args.steps:
         sizes.w1_steps = args.steps
     header(args)
-    workloads = (["W1", "W1-f32", "table", "W2", "W3"] if args.workload == "all"
-                 else [args.workload])
+    workloads = ["W1", "W1-f32", "table", "W2", "W3"] if args.workload == "all" else [args.workload]
     refs = References()
     tmp = Path(tempfile.mkdtemp(prefix="fastbp_bench_"))
     runner = None if args.no_command else CommandRunner(args.threads, tmp)
@@ -729,12 +914,15 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     if "c" in args.peers and any(r.name.startswith("C loop") and not r.skipped for r in all_rows):
         from peers import c_peer
+
         lib = c_peer.build()
         syms = lib.vector_exp_symbols()
-        print(f"\nC loop: {' '.join(lib.cmd)}\n  build: {lib.build_info}; libmvec calls "
-              f"(objdump -d): {', '.join(f'{k} x{v}' for k, v in sorted(syms.items())) or 'none'}"
-              "\n  (_ZGVe* = AVX-512 zmm variants used in the main loop, _ZGVd* = AVX2 ymm "
-              "variants in the vectorised remainder loop)")
+        print(
+            f"\nC loop: {' '.join(lib.cmd)}\n  build: {lib.build_info}; libmvec calls "
+            f"(objdump -d): {', '.join(f'{k} x{v}' for k, v in sorted(syms.items())) or 'none'}"
+            "\n  (_ZGVe* = AVX-512 zmm variants used in the main loop, _ZGVd* = AVX2 ymm "
+            "variants in the vectorised remainder loop)"
+        )
     print(f"\nload at the end: {load_note()}")
     failed = [r for r in all_rows if r.check.startswith("FAIL")]
     if failed:
@@ -744,11 +932,13 @@ def main(argv=None) -> int:
         out = []
         for r in all_rows:
             d = {f.name: getattr(r, f.name) for f in fields(Row) if f.name != "extra"}
-            d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                 for k, v in d.items()}
+            d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
             out.append(d)
-        args.json.write_text(json.dumps({"cpu": cpu_model(), "threads": args.threads,
-                                         "quick": args.quick, "rows": out}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {"cpu": cpu_model(), "threads": args.threads, "quick": args.quick, "rows": out}, indent=1
+            )
+        )
     return 1 if failed else 0
 
 

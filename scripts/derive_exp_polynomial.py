@@ -25,8 +25,10 @@ def q_exact(r):
 def fit(name, bound, n_coefficients):
     poly, error = mp.chebyfit(q_exact, [-bound, bound], n_coefficients, error=True)
     coefficients = [float(c) for c in poly[::-1]]  # q0 (constant) first
-    print(f"{name}: |r| <= {mp.nstr(bound, 6)}, q of degree {n_coefficients - 1}, "
-          f"e**r of degree {n_coefficients + 1}; fit error {mp.nstr(error * bound * bound, 3)}")
+    print(
+        f"{name}: |r| <= {mp.nstr(bound, 6)}, q of degree {n_coefficients - 1}, "
+        f"e**r of degree {n_coefficients + 1}; fit error {mp.nstr(error * bound * bound, 3)}"
+    )
     print("    q =", tuple(coefficients))
 
 

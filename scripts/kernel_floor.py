@@ -79,7 +79,11 @@ def count_operations(dtype):
         value_type = m.group("call_type") or m.group("type")
         lanes = int(value_type[1:].split(" x ")[0]) if value_type.startswith("<") else 1
         counts[m.group("op") or "fma"] += lanes
-    return {"mul/fma": counts["fmul"] + counts["fma"], "div": counts["fdiv"], "add/sub": counts["fadd"] + counts["fsub"]}
+    return {
+        "mul/fma": counts["fmul"] + counts["fma"],
+        "div": counts["fdiv"],
+        "add/sub": counts["fadd"] + counts["fsub"],
+    }
 
 
 # Throughput loops over an L1-resident array: every element is independent, so each loop is
@@ -165,12 +169,14 @@ def kernel_ns_per_run_step(dtype, threads, n_init=256, steps=1_000):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     args = parser.parse_args(argv)
     threads = numba.config.NUMBA_NUM_THREADS
     print(f"CPU: {cpu_model()}; Numba {numba.__version__}; {threads} threads")
-    for name in (["float64", "float32"] if args.dtype == "both" else [args.dtype]):
+    for name in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
         dtype = np.dtype(name)
         ops = count_operations(dtype)
         cost = operation_costs(dtype)
@@ -178,16 +184,24 @@ def main(argv=None):
         fma_pipes = ops["mul/fma"] * cost["fma"] + ops["div"] * div_share
         divider = ops["div"] * cost["div"]
         floor = max(fma_pipes, divider)
-        print(f"\n{name}: per run-step {ops['mul/fma']} multiplies/fmas, {ops['div']} divisions, "
-              f"{ops['add/sub']} adds/subtracts (compiled step of one run)")
-        print(f"  measured per run, 1 core: multiply-add {cost['fma']:.3f} ns; division "
-              f"{cost['div']:.3f} ns on the divider, {div_share:.3f} ns of FMA-pipe time")
-        print(f"  lower bound per run-step, 1 core: FMA pipes {fma_pipes:.2f} ns, divider {divider:.2f} ns "
-              f"-> at most {1e3 / floor:.0f} M run-steps/s per core, {threads * 1e3 / floor:.0f} on {threads} cores")
+        print(
+            f"\n{name}: per run-step {ops['mul/fma']} multiplies/fmas, {ops['div']} divisions, "
+            f"{ops['add/sub']} adds/subtracts (compiled step of one run)"
+        )
+        print(
+            f"  measured per run, 1 core: multiply-add {cost['fma']:.3f} ns; division "
+            f"{cost['div']:.3f} ns on the divider, {div_share:.3f} ns of FMA-pipe time"
+        )
+        print(
+            f"  lower bound per run-step, 1 core: FMA pipes {fma_pipes:.2f} ns, divider {divider:.2f} ns "
+            f"-> at most {1e3 / floor:.0f} M run-steps/s per core, {threads * 1e3 / floor:.0f} on {threads} cores"
+        )
         for t in sorted({1, threads}):
             ns = kernel_ns_per_run_step(dtype, t)
-            print(f"  kernel, {t} thread{'s' if t > 1 else ''}: {1e3 / ns:.0f} M run-steps/s "
-                  f"({floor / (ns * t):.0%} of the bound)")
+            print(
+                f"  kernel, {t} thread{'s' if t > 1 else ''}: {1e3 / ns:.0f} M run-steps/s "
+                f"({floor / (ns * t):.0%} of the bound)"
+            )
 
 
 if __name__ == "__main__":

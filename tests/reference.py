@@ -31,14 +31,37 @@ FD_ATOL = 1e-9
 
 # The SPEC's column names, in the SPEC's order.
 COLUMNS = (
-    "t1", "t2", "i1", "i2",
-    "w1", "w2", "w3", "w4",
-    "h1", "a_h1", "h2", "a_h2",
-    "w5", "w6", "w7", "w8",
-    "o1", "a_o1", "o2", "a_o2",
-    "E1", "E2", "E_total",
-    "dE_dw1", "dE_dw2", "dE_dw3", "dE_dw4",
-    "dE_dw5", "dE_dw6", "dE_dw7", "dE_dw8",
+    "t1",
+    "t2",
+    "i1",
+    "i2",
+    "w1",
+    "w2",
+    "w3",
+    "w4",
+    "h1",
+    "a_h1",
+    "h2",
+    "a_h2",
+    "w5",
+    "w6",
+    "w7",
+    "w8",
+    "o1",
+    "a_o1",
+    "o2",
+    "a_o2",
+    "E1",
+    "E2",
+    "E_total",
+    "dE_dw1",
+    "dE_dw2",
+    "dE_dw3",
+    "dE_dw4",
+    "dE_dw5",
+    "dE_dw6",
+    "dE_dw7",
+    "dE_dw8",
 )
 WEIGHT_NAMES = ("w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8")
 GRADIENT_NAMES = tuple("dE_d" + w for w in WEIGHT_NAMES)
@@ -97,14 +120,37 @@ def step_row(i1, i2, t1, t2, w, wrong_hidden_trap=False):
         dE_dw4 = dE_da_h2 * a_h2 * (1 - a_h2) * i2
 
     return {
-        "t1": float(t1), "t2": float(t2), "i1": float(i1), "i2": float(i2),
-        "w1": w1, "w2": w2, "w3": w3, "w4": w4,
-        "h1": h1, "a_h1": a_h1, "h2": h2, "a_h2": a_h2,
-        "w5": w5, "w6": w6, "w7": w7, "w8": w8,
-        "o1": o1, "a_o1": a_o1, "o2": o2, "a_o2": a_o2,
-        "E1": E1, "E2": E2, "E_total": E_total,
-        "dE_dw1": dE_dw1, "dE_dw2": dE_dw2, "dE_dw3": dE_dw3, "dE_dw4": dE_dw4,
-        "dE_dw5": dE_dw5, "dE_dw6": dE_dw6, "dE_dw7": dE_dw7, "dE_dw8": dE_dw8,
+        "t1": float(t1),
+        "t2": float(t2),
+        "i1": float(i1),
+        "i2": float(i2),
+        "w1": w1,
+        "w2": w2,
+        "w3": w3,
+        "w4": w4,
+        "h1": h1,
+        "a_h1": a_h1,
+        "h2": h2,
+        "a_h2": a_h2,
+        "w5": w5,
+        "w6": w6,
+        "w7": w7,
+        "w8": w8,
+        "o1": o1,
+        "a_o1": a_o1,
+        "o2": o2,
+        "a_o2": a_o2,
+        "E1": E1,
+        "E2": E2,
+        "E_total": E_total,
+        "dE_dw1": dE_dw1,
+        "dE_dw2": dE_dw2,
+        "dE_dw3": dE_dw3,
+        "dE_dw4": dE_dw4,
+        "dE_dw5": dE_dw5,
+        "dE_dw6": dE_dw6,
+        "dE_dw7": dE_dw7,
+        "dE_dw8": dE_dw8,
     }
 
 
@@ -113,8 +159,7 @@ def update(row, lr):
     return tuple(row[w] - lr * row["dE_d" + w] for w in WEIGHT_NAMES)
 
 
-def step_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS,
-               weights=COURSE_WEIGHTS):
+def step_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS):
     """N rows for steps 0 .. N-1; row k = weights before update k."""
     i1, i2 = (float(x) for x in inputs)
     t1, t2 = (float(x) for x in targets)
@@ -128,8 +173,9 @@ def step_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS,
     return rows
 
 
-def loss_curve(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS,
-               weights=COURSE_WEIGHTS, record_every=1):
+def loss_curve(
+    lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS, record_every=1
+):
     """E_total at steps 0, k, 2k, ... and always N (k = record_every); [E_total at N] if k == 0."""
     i1, i2 = (float(x) for x in inputs)
     t1, t2 = (float(x) for x in targets)

@@ -52,12 +52,6 @@ def write(tmp_path, text, name="spec.toml"):
     return path
 
 
-
-
-
-
-
-
 def assert_refused(argv, fragments, capsys):
     code = run(argv)
     out, err = capsys.readouterr()
@@ -82,11 +76,15 @@ BAD_SPECS = [
     ("steps = 1000\nlr = 1\nshard_size = 10000000" + COURSE, ["shard_size", "2**31"]),
     # unknown keys, at every level
     ("steps = 5\nlr = 1\nstpes = 4" + COURSE, ["stpes", "steps"]),
-    ("steps = 5\nlr = 1\n[network]\ninputs = [0.05, 0.1]\ntarget = [0.5, 0.5]" + COURSE,
-     ["network.target", "targets"]),
+    (
+        "steps = 5\nlr = 1\n[network]\ninputs = [0.05, 0.1]\ntarget = [0.5, 0.5]" + COURSE,
+        ["network.target", "targets"],
+    ),
     ('steps = 5\nlr = 1\n[[init]]\nkind = "uniform"\ncount = 3\nhgih = 2', ["init[0].hgih", "high"]),
-    ('steps = 5\nlr = 1\n[[init]]\nkind = "course"\n[[init]]\nkind = "normal"\ncount = 2\nsigma = 1',
-     ["init[1].sigma", "std"]),
+    (
+        'steps = 5\nlr = 1\n[[init]]\nkind = "course"\n[[init]]\nkind = "normal"\ncount = 2\nsigma = 1',
+        ["init[1].sigma", "std"],
+    ),
     # wrong types
     ('steps = "5"\nlr = 1' + COURSE, ["steps", "integer"]),
     ("steps = 5.5\nlr = 1" + COURSE, ["steps", "integer"]),
@@ -96,15 +94,17 @@ BAD_SPECS = [
     ("steps = 5\nlr = 1\ndtype = 64" + COURSE, ["dtype", "float64"]),
     ("steps = 5\nlr = 1\nseed = 1.5" + COURSE, ["seed", "integer"]),
     ("steps = 5\nlr = 1\nrecord_every = -1" + COURSE, ["record_every", ">= 0"]),
-    ('steps = 5\nlr = 1\nname = 7' + COURSE, ["name", "string"]),
+    ("steps = 5\nlr = 1\nname = 7" + COURSE, ["name", "string"]),
     ("steps = 5\nlr = 1\nnetwork = 3" + COURSE, ["network"]),
     ("steps = 5\nlr = 1\n[network]\ninputs = [0.05]" + COURSE, ["network.inputs", "2"]),
     ('steps = 5\nlr = 1\n[network]\ntargets = ["a", "b"]' + COURSE, ["network.targets[0]", "number"]),
     ('steps = 5\nlr = 1\n[[init]]\nkind = "fixed"\nweights = [[1, 2, 3]]', ["init[0].weights[0]", "8"]),
     ('steps = 5\nlr = 1\n[[init]]\nkind = "uniform"\ncount = 2.0', ["init[0].count", "integer"]),
     ('steps = 5\nlr = 1\n[[init]]\nkind = "gaussian"\ncount = 2', ["init[0].kind", "normal", "xavier"]),
-    ('steps = 5\nlr = 1\n[[init]]\nkind = "xavier"\ncount = 2\ndistribution = "he"',
-     ["init[0].distribution", "uniform"]),
+    (
+        'steps = 5\nlr = 1\n[[init]]\nkind = "xavier"\ncount = 2\ndistribution = "he"',
+        ["init[0].distribution", "uniform"],
+    ),
     # steps < 1
     ("steps = 0\nlr = 1" + COURSE, ["steps", ">= 1"]),
     ("steps = -3\nlr = 1" + COURSE, ["steps", ">= 1"]),
@@ -132,7 +132,10 @@ BAD_SPECS = [
     ("lr = 1" + COURSE, ["steps", "required"]),
     ("steps = 5" + COURSE, ["lr", "required"]),
     # ranges
-    ('steps = 5\nlr = 1\n[[init]]\nkind = "uniform"\ncount = 2\nlow = 1\nhigh = 0', ["init[0].high", "> low"]),
+    (
+        'steps = 5\nlr = 1\n[[init]]\nkind = "uniform"\ncount = 2\nlow = 1\nhigh = 0',
+        ["init[0].high", "> low"],
+    ),
     ('steps = 5\nlr = 1\n[[init]]\nkind = "normal"\ncount = 2\nstd = -1', ["init[0].std", "> 0"]),
     ("steps = 5\nlr = 1\ntolerance = 0" + COURSE, ["tolerance", "> 0"]),
     ("steps = 5\nlr = 1\nshard_size = 0" + COURSE, ["shard_size", ">= 1"]),
@@ -280,7 +283,9 @@ def test_sigkill_then_the_same_command_finishes_without_redoing_shards(tmp_path)
             if out.is_dir() and any(n.startswith("part-") for n in os.listdir(out)):
                 break
             time.sleep(0.005)
-        assert proc.poll() is None, "the sweep ended before it could be killed: " + proc.stderr.read().decode()
+        assert proc.poll() is None, (
+            "the sweep ended before it could be killed: " + proc.stderr.read().decode()
+        )
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
@@ -299,7 +304,9 @@ def test_sigkill_then_the_same_command_finishes_without_redoing_shards(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
     names = sorted(os.listdir(out))
-    assert names == ["_manifest.json"] + [f"part-{k:06d}.parquet" for k in range(KILL_SHARDS)]  # no temporaries
+    assert names == ["_manifest.json"] + [
+        f"part-{k:06d}.parquet" for k in range(KILL_SHARDS)
+    ]  # no temporaries
     for name, (ino, mtime) in finished.items():
         st = os.stat(out / name)
         assert (st.st_ino, st.st_mtime_ns) == (ino, mtime), f"{name} was rewritten"
@@ -323,11 +330,17 @@ def test_a_dataset_made_by_other_kernel_code_is_not_resumed(tmp_path, capsys):
     manifest["kernel_source"] = "0" * 64  # as if an older fastbp had written it
     (out / "_manifest.json").write_text(json.dumps(manifest))
     before = snapshot(out)
-    assert_refused(["sweep", spec, "--out", out], ["--out", "other fastbp kernel code", "--overwrite"], capsys)
+    assert_refused(
+        ["sweep", spec, "--out", out], ["--out", "other fastbp kernel code", "--overwrite"], capsys
+    )
     assert snapshot(out) == before
     assert run(["sweep", spec, "--out", out, "--overwrite", "--quiet"]) == 0
     assert json.loads((out / "_manifest.json").read_text())["kernel_source"] != "0" * 64
 
 
 def test_an_unknown_url_scheme_is_refused(tmp_path, capsys):
-    assert_refused(["sweep", write(tmp_path, GOOD), "--out", "nosuchscheme://bucket/x"], ["--out", "nosuchscheme://"], capsys)
+    assert_refused(
+        ["sweep", write(tmp_path, GOOD), "--out", "nosuchscheme://bucket/x"],
+        ["--out", "nosuchscheme://"],
+        capsys,
+    )

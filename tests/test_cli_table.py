@@ -38,11 +38,14 @@ def run(argv):
     return 0 if code is None else code
 
 
-def expected_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS,
-                   weights=COURSE_WEIGHTS):
-    return fastbp.step_table(lr=lr, steps=steps, inputs=tuple(map(float, inputs)),
-                             targets=tuple(map(float, targets)),
-                             weights=tuple(map(float, weights)))
+def expected_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS):
+    return fastbp.step_table(
+        lr=lr,
+        steps=steps,
+        inputs=tuple(map(float, inputs)),
+        targets=tuple(map(float, targets)),
+        weights=tuple(map(float, weights)),
+    )
 
 
 def parse_csv(text):
@@ -103,8 +106,20 @@ def test_csv_to_file(tmp_path, capsys):
 
 def test_parquet_to_file_equals_step_table(tmp_path, capsys):
     out_file = tmp_path / "table.parquet"
-    code = run(["table", "--lr", "2.0", "--steps", "88", *SCENARIO_ARGS,
-                "--format", "parquet", "--out", str(out_file)])
+    code = run(
+        [
+            "table",
+            "--lr",
+            "2.0",
+            "--steps",
+            "88",
+            *SCENARIO_ARGS,
+            "--format",
+            "parquet",
+            "--out",
+            str(out_file),
+        ]
+    )
     _, err = capsys.readouterr()
     assert code == 0, err
     got = pq.read_table(out_file)
@@ -113,8 +128,7 @@ def test_parquet_to_file_equals_step_table(tmp_path, capsys):
     assert got.num_rows == 88
     for name in COLUMNS:
         assert str(got.schema.field(name).type) == "double", name
-        np.testing.assert_array_equal(got.column(name).to_numpy(), want.column(name).to_numpy(),
-                                      err_msg=name)
+        np.testing.assert_array_equal(got.column(name).to_numpy(), want.column(name).to_numpy(), err_msg=name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,8 +233,7 @@ def test_out_in_nonexistent_directory_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_out_to_a_directory_is_refused(fmt, tmp_path, capsys):
     (tmp_path / "keep.txt").write_text("x")
-    assert_refused(BASE + ["--format", fmt, "--out", str(tmp_path)], ["--out", str(tmp_path)],
-                   capsys)
+    assert_refused(BASE + ["--format", fmt, "--out", str(tmp_path)], ["--out", str(tmp_path)], capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
     assert (tmp_path / "keep.txt").read_text() == "x"
 
@@ -233,9 +246,14 @@ def test_console_script(tmp_path):
     exe = Path(sys.executable).parent / "fastbp"
     if not exe.exists():
         pytest.skip(f"console script not installed at {exe}")
-    proc = subprocess.run([str(exe), "table", "--lr", "1", "--steps", "3"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(
+        [str(exe), "table", "--lr", "1", "--steps", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert proc.returncode == 0, proc.stderr
     header, data = parse_csv(proc.stdout)
     assert header == list(COLUMNS)
@@ -247,8 +265,13 @@ def test_console_script_refusal_exit_code(tmp_path):
     exe = Path(sys.executable).parent / "fastbp"
     if not exe.exists():
         pytest.skip(f"console script not installed at {exe}")
-    proc = subprocess.run([str(exe), "table", "--lr", "nan", "--steps", "3"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(exe), "table", "--lr", "nan", "--steps", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "--lr" in proc.stderr

@@ -126,9 +126,14 @@ def warm(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(warm):
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
-                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})  # fmt: skip
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    )
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -160,8 +165,17 @@ def test_dask_equals_threads_bit_for_bit(client, threaded, tmp_path, dtype):
 def test_cli_address_and_resume(client, threaded, tmp_path, capsys):
     spec_path = write_toml(tmp_path / "spec.toml", spec_dict())
     out = tmp_path / "out"
-    argv = ["sweep", str(spec_path), "--out", str(out), "--backend", "dask",
-            "--address", client.scheduler.address, "--quiet"]  # fmt: skip
+    argv = [
+        "sweep",
+        str(spec_path),
+        "--out",
+        str(out),
+        "--backend",
+        "dask",
+        "--address",
+        client.scheduler.address,
+        "--quiet",
+    ]
     assert cli.main(argv) == 0
     assert "wrote 603 runs in 4 shard(s)" in capsys.readouterr().err
     assert_same_dataset(threaded["float64"], out)
@@ -199,8 +213,14 @@ def test_numba_threads_per_task(client, tmp_path):
 
 def test_plan_threads_and_workqueue_check():
     def probe(host, pid, nthreads, layer="omp", cores=8):
-        return {"host": host, "pid": pid, "nthreads": nthreads, "cores": cores,
-                "numba_max_threads": cores, "layer": layer}  # fmt: skip
+        return {
+            "host": host,
+            "pid": pid,
+            "nthreads": nthreads,
+            "cores": cores,
+            "numba_max_threads": cores,
+            "layer": layer,
+        }
 
     # Two hosts: 4 one-thread processes on a, 1 two-thread process on b.
     probes = {f"tcp://a:{k}": probe("a", k, 1) for k in range(4)}
@@ -282,8 +302,9 @@ def test_workqueue_with_thread_workers_is_refused(tmp_path):
                     print("REFUSED", exc)
     """)
     env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("REFUSED dask workers:") and "workqueue" in proc.stdout
     assert not list((tmp_path / "o").glob("part-*"))
@@ -292,8 +313,13 @@ def test_workqueue_with_thread_workers_is_refused(tmp_path):
 # Last: it kills (and the nanny restarts) one of the module cluster's workers.
 def test_killed_worker_task_is_retried(client, tmp_path):
     shard_size, n_shards = 2048, 12
-    spec = spec_dict(steps=5000, record_every=0, shard_size=shard_size, lr=[0.5, 1.0, 2.0],
-                     init=[{"kind": "uniform", "count": shard_size * n_shards // 3}])  # fmt: skip
+    spec = spec_dict(
+        steps=5000,
+        record_every=0,
+        shard_size=shard_size,
+        lr=[0.5, 1.0, 2.0],
+        init=[{"kind": "uniform", "count": shard_size * n_shards // 3}],
+    )
     out = tmp_path / "killed"
     result = {}
 

@@ -65,8 +65,9 @@ def test_exp_within_its_ulp_budget_of_correctly_rounded(dtype, low, high):
     assert np.mean(np.array(errors) > 1.0) < 0.01  # and beyond 1 ulp only rarely
 
 
-@pytest.mark.parametrize("dtype, top, overflow, lo", [(np.float64, 709.78, 709.79, -707.0),
-                                                     (np.float32, 88.72, 88.73, -86.5)])  # fmt: skip
+@pytest.mark.parametrize(
+    "dtype, top, overflow, lo", [(np.float64, 709.78, 709.79, -707.0), (np.float32, 88.72, 88.73, -86.5)]
+)
 def test_exp_at_the_edges_of_its_range(dtype, top, overflow, lo):
     """Just below overflow (k at its largest: 2**(k−1) = 2**1023, float32 2**127) and just above
     the flush-to-zero bound lo: still within budget; just beyond them, inf and 0."""
@@ -92,8 +93,15 @@ def test_exp_special_values(dtype):
     assert np.isnan(got[3])
 
 
-@pytest.mark.parametrize("dtype, low, high", [(np.float64, -700.0, 700.0), (np.float64, -40.0, 40.0),
-                                              (np.float32, -80.0, 80.0), (np.float32, -20.0, 20.0)])  # fmt: skip
+@pytest.mark.parametrize(
+    "dtype, low, high",
+    [
+        (np.float64, -700.0, 700.0),
+        (np.float64, -40.0, 40.0),
+        (np.float32, -80.0, 80.0),
+        (np.float32, -20.0, 20.0),
+    ],
+)
 def test_sigmoid_within_its_ulp_budget_of_correctly_rounded(dtype, low, high):
     x = _samples(dtype, low, high, seed=1)
     got = np.empty_like(x)

@@ -39,7 +39,9 @@ def test_a_run_does_not_depend_on_its_lane_or_batch(dtype):
     w, lr = _random_runs(150, dtype, seed=1)
     together = kernels.train(w, lr, COURSE_INPUTS, (0.01, 0.99), 200, record_every=7)
     for run in (0, 31, 32, 63, 64, 100, 149):
-        alone = kernels.train(w[:, run : run + 1], lr[run : run + 1], COURSE_INPUTS, (0.01, 0.99), 200, record_every=7)
+        alone = kernels.train(
+            w[:, run : run + 1], lr[run : run + 1], COURSE_INPUTS, (0.01, 0.99), 200, record_every=7
+        )
         np.testing.assert_array_equal(alone.loss[0], together.loss[run])
         np.testing.assert_array_equal(alone.weights[:, 0], together.weights[:, run])
         assert alone.min_loss[0] == together.min_loss[run]
@@ -72,7 +74,9 @@ def test_summaries_agree_with_the_full_curve():
 
 
 def test_course_run_matches_the_spec_reference_row_2():
-    result = kernels.train(np.array(COURSE_WEIGHTS)[:, None], np.array([2.0]), COURSE_INPUTS, COURSE_TARGETS, 2, record_every=1)
+    result = kernels.train(
+        np.array(COURSE_WEIGHTS)[:, None], np.array([2.0]), COURSE_INPUTS, COURSE_TARGETS, 2, record_every=1
+    )
     assert result.loss[0, 2] == pytest.approx(0.0111684978953598, rel=1e-12)  # SPEC table, row 2
     assert result.weights[0, 0] == pytest.approx(0.148802099402227, rel=1e-12)
 

@@ -84,8 +84,13 @@ def test_script_writes_one_png_per_lr_headless(dataset, tmp_path):
     out = tmp_path / "figs"
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["MPLBACKEND"] = "qtagg"  # a GUI backend that cannot start here: the module must not need one
-    done = subprocess.run([sys.executable, str(SCRIPT), str(dataset), "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(dataset), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     printed = done.stdout.split()
     assert printed == [str(out / f"{stem}.png") for stem in STEMS]
@@ -106,7 +111,9 @@ def test_script_writes_one_png_per_lr_headless(dataset, tmp_path):
 def small(tmp_path_factory):
     """2 lrs, float32, record_every 7: few figures for the format tests."""
     out = tmp_path_factory.mktemp("plots") / "small"
-    fastbp.sweep(dict(SPEC, steps=30, record_every=7, dtype="float32", lr=[0.1, 2.0]), out=out, progress=False)
+    fastbp.sweep(
+        dict(SPEC, steps=30, record_every=7, dtype="float32", lr=[0.1, 2.0]), out=out, progress=False
+    )
     return out
 
 
@@ -133,8 +140,12 @@ def test_no_pyplot_and_deterministic_png(small, tmp_path):
         "[plot_dataset(sys.argv[1], d) for d in sys.argv[2:]]; "
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(small), str(tmp_path / "a"), str(tmp_path / "b")],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(small), str(tmp_path / "a"), str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     for stem in SMALL_STEMS:  # same bytes twice: regenerating committed figures gives no spurious diffs
         assert (tmp_path / "a" / f"{stem}.png").read_bytes() == (tmp_path / "b" / f"{stem}.png").read_bytes()
@@ -148,7 +159,9 @@ def test_record_every_and_float32(small):
     for lr in (0.1, 2.0):
         np.testing.assert_array_equal(summary.course[lr], curves(table, lr, "course")[0])
         runs = curves(table, lr, "uniform")
-        np.testing.assert_array_equal(summary.curves[lr][uniform_block(summary)].median, np.median(runs, axis=0))
+        np.testing.assert_array_equal(
+            summary.curves[lr][uniform_block(summary)].median, np.median(runs, axis=0)
+        )
     fig = plots.lr_figure(summary, 2.0)
     np.testing.assert_array_equal(line(fig, "course").get_xdata(), [0, 7, 14, 21, 28, 30])
 
@@ -351,10 +364,13 @@ def test_refuses_out_file(dataset, tmp_path):
     assert target.read_bytes() == b"x"
 
 
-@pytest.mark.parametrize("argv", [
-    ["--format", "gif"],
-    ["--dataset-missing"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--format", "gif"],
+        ["--dataset-missing"],
+    ],
+)
 def test_cli_exit_code_2_one_line(dataset, tmp_path, capsys, argv):
     from fastbp.cli import main
 

@@ -20,15 +20,24 @@ import pytest
 import fastbp  # noqa: E402
 
 SPEC = {
-    "steps": 40, "record_every": 10, "tolerance": 1e-2, "shard_size": 16,
+    "steps": 40,
+    "record_every": 10,
+    "tolerance": 1e-2,
+    "shard_size": 16,
     "network": {"targets": [0.01, 0.01]},
-    "init": [{"kind": "course"}, {"kind": "uniform", "low": -2.0, "high": 2.0, "count": 30},
-             {"kind": "fixed", "weights": [[0, 0, 0, 0, 1e3, -1e3, 1e3, -1e3]]}],
-}  # fmt: skip  (lr: 3 values, 96 runs in 6 shards)
+    "init": [
+        {"kind": "course"},
+        {"kind": "uniform", "low": -2.0, "high": 2.0, "count": 30},
+        {"kind": "fixed", "weights": [[0, 0, 0, 0, 1e3, -1e3, 1e3, -1e3]]},
+    ],
+}  # (lr: 3 values, 96 runs in 6 shards)
 
-COLUMNS = (["run", "lr", "init", "init_index"] + [f"w{k}_init" for k in range(1, 9)]
-           + [f"w{k}" for k in range(1, 9)]
-           + ["final_loss", "min_loss", "loss", "first_step_below_tol", "overflow", "init_block"])  # fmt: skip
+COLUMNS = (
+    ["run", "lr", "init", "init_index"]
+    + [f"w{k}_init" for k in range(1, 9)]
+    + [f"w{k}" for k in range(1, 9)]
+    + ["final_loss", "min_loss", "loss", "first_step_below_tol", "overflow", "init_block"]
+)
 
 
 @pytest.fixture(scope="module", params=["float64", "float32"])
@@ -106,8 +115,14 @@ def test_polars(dataset):
     assert_rows_equal(df.to_dict(as_series=False), expected)
     assert df.schema["run"] == pl.Int64
     # a lazy query works on it as on any table
-    best = (pl.scan_parquet(f"{out}/**/*.parquet").filter(~pl.col("overflow"))
-            .group_by("lr").agg(pl.col("final_loss").min()).sort("lr").collect())  # fmt: skip
+    best = (
+        pl.scan_parquet(f"{out}/**/*.parquet")
+        .filter(~pl.col("overflow"))
+        .group_by("lr")
+        .agg(pl.col("final_loss").min())
+        .sort("lr")
+        .collect()
+    )
     assert best["lr"].to_list() == sorted(set(expected["lr"]))
 
 

@@ -44,7 +44,8 @@ def block_spec(init, seed=0, lr="[0.5]"):
 
 def test_full_spec_from_a_toml_file(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         name = "all keys"
         steps = 250
         lr = [0.1, 2.0]
@@ -77,7 +78,8 @@ def test_full_spec_from_a_toml_file(tmp_path):
         [[init]]
         kind = "fixed"
         weights = [[1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 0, 0, 0, 0, 0, 0]]
-    """))
+    """)
+    )
     spec = load_spec(path)
     assert load_spec(str(path)) == spec
     assert (spec.steps, spec.lrs, spec.dtype, spec.seed) == (250, (0.1, 2.0), "float32", 7)
@@ -228,8 +230,10 @@ def test_init_refusals(init, fragment):
 
 def test_float32_spec_refuses_weights_it_cannot_hold():
     with pytest.raises(SpecError, match=r"^init\[0\]\.weights\[0\]\[0\]:.*float32"):
-        spec_of('steps = 1\nlr = 1\ndtype = "float32"\n[[init]]\nkind = "fixed"\n'
-                "weights = [[1e39, 0, 0, 0, 0, 0, 0, 0]]\n")
+        spec_of(
+            'steps = 1\nlr = 1\ndtype = "float32"\n[[init]]\nkind = "fixed"\n'
+            "weights = [[1e39, 0, 0, 0, 0, 0, 0, 0]]\n"
+        )
     # the same weights are fine in float64
     spec_of('steps = 1\nlr = 1\n[[init]]\nkind = "fixed"\nweights = [[1e39, 0, 0, 0, 0, 0, 0, 0]]\n')
 
@@ -367,8 +371,10 @@ def test_a_block_is_not_moved_by_the_blocks_before_it():
 
 @pytest.mark.parametrize("kind", ["uniform", "normal", "xavier"])
 def test_seed_changes_the_weights(kind):
-    weights = [weights_of_block(block_spec(f'kind = "{kind}"\ncount = 100', seed=seed), 0, np.arange(100))
-               for seed in (0, 1, 2**63 + 5)]  # fmt: skip
+    weights = [
+        weights_of_block(block_spec(f'kind = "{kind}"\ncount = 100', seed=seed), 0, np.arange(100))
+        for seed in (0, 1, 2**63 + 5)
+    ]
     for k in range(3):
         for j in range(k):
             assert not np.isin(weights[k], weights[j]).any()
@@ -397,16 +403,40 @@ def test_generated_weights_are_pinned():
     """)
     w = initial_weights(spec, np.array([0, 0, 1]), np.array([0, 2, 1]))
     expected = [
-        [-0.22605144751991824, 0.8426344500130647, -0.8337673178896776, 0.2069811874751375,
-         -0.003724991246000897, -0.6410858898001368, -0.8775660254009638, -0.3628902748309273],
-        [0.707874936246303, 0.758619604976801, 0.4421555749122761, 0.27636740374704916,
-         -0.9536702147405451, 0.9704807921238534, -0.6923813363520241, 0.8199365983655946],
-    ]  # fmt: skip
+        [
+            -0.22605144751991824,
+            0.8426344500130647,
+            -0.8337673178896776,
+            0.2069811874751375,
+            -0.003724991246000897,
+            -0.6410858898001368,
+            -0.8775660254009638,
+            -0.3628902748309273,
+        ],
+        [
+            0.707874936246303,
+            0.758619604976801,
+            0.4421555749122761,
+            0.27636740374704916,
+            -0.9536702147405451,
+            0.9704807921238534,
+            -0.6923813363520241,
+            0.8199365983655946,
+        ],
+    ]
     assert w.T[:2].tolist() == expected
     # normal weights use the C library's log/cos: compare to 1e-15, not bits
     np.testing.assert_allclose(
         w.T[2],
-        [0.7743924138879165, 0.46762715926254395, 1.9163756299312273, 1.7405662813763467,
-         0.6720471945191901, -0.3879996969981584, -0.7906594684849004, -2.033586034570891],
+        [
+            0.7743924138879165,
+            0.46762715926254395,
+            1.9163756299312273,
+            1.7405662813763467,
+            0.6720471945191901,
+            -0.3879996969981584,
+            -0.7906594684849004,
+            -2.033586034570891,
+        ],
         rtol=1e-15,
-    )  # fmt: skip
+    )

@@ -52,8 +52,6 @@ def sweep(spec, out, **kw):
     return fastbp.sweep(spec, out=str(out), **kw)
 
 
-
-
 def rows(table):
     """One dict per run: scalars as Python values, ``loss`` as a float64 numpy array."""
     data = table.to_pydict()
@@ -108,10 +106,6 @@ def curve_error(got, expected):
     return float((np.abs(got - expected) / (np.abs(expected) + scale)).max())
 
 
-
-
-
-
 @pytest.fixture(scope="module")
 def mixed64(tmp_path_factory):
     out = tmp_path_factory.mktemp("mixed64") / "ds"
@@ -126,8 +120,12 @@ def mixed64(tmp_path_factory):
 def test_schema_columns_and_types(mixed64):
     out, _ = mixed64
     schema = ds.dataset(str(out), format="parquet").schema
-    expected = (["run", "lr", "init", "init_block", "init_index"] + INIT_NAMES + WEIGHT_NAMES
-                + ["final_loss", "min_loss", "first_step_below_tol", "overflow", "loss"])  # fmt: skip
+    expected = (
+        ["run", "lr", "init", "init_block", "init_index"]
+        + INIT_NAMES
+        + WEIGHT_NAMES
+        + ["final_loss", "min_loss", "first_step_below_tol", "overflow", "loss"]
+    )
     assert schema.names == expected
     assert schema.field("run").type == pa.int64()
     assert schema.field("lr").type == pa.float64()
@@ -248,7 +246,11 @@ def test_float64_runs_equal_the_reference_loop(targets, mixed64, tmp_path):
     [
         ((0.5, 0.5), [{"kind": "course"}], 88),
         (OTHER_TARGETS, [{"kind": "course"}], 88),
-        (OTHER_TARGETS, [{"kind": "course"}, {"kind": "uniform", "low": -2.0, "high": 2.0, "count": 20}], 200),
+        (
+            OTHER_TARGETS,
+            [{"kind": "course"}, {"kind": "uniform", "low": -2.0, "high": 2.0, "count": 20}],
+            200,
+        ),
     ],
     ids=["course-report", "course-other-edition", "other-edition-random"],
 )
@@ -310,16 +312,23 @@ def test_float32_runs_equal_the_reference_loop_to_rtol_f32(targets, tmp_path):
     print(f"worst floored relative error (float32): {worst:.2e}")
 
 
-@pytest.mark.parametrize("steps, record_every", [(50, 7), (50, 10), (50, 0), (50, 50), (5, 8), (1, 1), (3, 0)])
+@pytest.mark.parametrize(
+    "steps, record_every", [(50, 7), (50, 10), (50, 0), (50, 50), (5, 8), (1, 1), (3, 0)]
+)
 def test_record_every(steps, record_every, tmp_path):
-    spec = {"steps": steps, "lr": [0.5, 3.0], "record_every": record_every,
-            "init": [{"kind": "course"}, {"kind": "uniform", "count": 3}]}  # fmt: skip
+    spec = {
+        "steps": steps,
+        "lr": [0.5, 3.0],
+        "record_every": record_every,
+        "init": [{"kind": "course"}, {"kind": "uniform", "count": 3}],
+    }
     sweep(spec, tmp_path / "d")
     expected_steps = ref.recorded_steps(steps, record_every)
     assert read_metadata(tmp_path / "d")["recorded_steps"] == expected_steps
     for row in rows(read(tmp_path / "d")):
-        expected = ref.loss_curve(row["lr"], steps, weights=[row[n] for n in INIT_NAMES],
-                                  record_every=record_every)  # fmt: skip
+        expected = ref.loss_curve(
+            row["lr"], steps, weights=[row[n] for n in INIT_NAMES], record_every=record_every
+        )
         assert len(row["loss"]) == len(expected_steps)
         assert curve_error(row["loss"], expected) <= RTOL_F64
         assert row["final_loss"] == row["loss"][-1]
@@ -334,10 +343,17 @@ def test_record_every(steps, record_every, tmp_path):
 
 def repro_spec(dtype, shard_size=None):
     spec = {
-        "steps": 60, "lr": [0.3, 2.0, 9.0], "dtype": dtype, "seed": 8, "record_every": 3,
-        "init": [{"kind": "course"}, {"kind": "uniform", "low": -3.0, "high": 3.0, "count": 40},
-                 {"kind": "normal", "count": 9}],
-    }  # fmt: skip  (150 runs: 2 full blocks of 64 and a short one)
+        "steps": 60,
+        "lr": [0.3, 2.0, 9.0],
+        "dtype": dtype,
+        "seed": 8,
+        "record_every": 3,
+        "init": [
+            {"kind": "course"},
+            {"kind": "uniform", "low": -3.0, "high": 3.0, "count": 40},
+            {"kind": "normal", "count": 9},
+        ],
+    }  # (150 runs: 2 full blocks of 64 and a short one)
     if shard_size is not None:
         spec["shard_size"] = shard_size
     return spec
@@ -375,13 +391,23 @@ def test_a_run_alone_equals_the_same_run_among_others(baseline, tmp_path):
     table = rows(base)
     for k in picked:
         row = table[k]
-        alone = {"steps": 60, "lr": [row["lr"]], "dtype": dtype, "record_every": 3,
-                 "init": [{"kind": "fixed", "weights": [[float(row[n]) for n in INIT_NAMES]]}]}  # fmt: skip
+        alone = {
+            "steps": 60,
+            "lr": [row["lr"]],
+            "dtype": dtype,
+            "record_every": 3,
+            "init": [{"kind": "fixed", "weights": [[float(row[n]) for n in INIT_NAMES]]}],
+        }
         out = tmp_path / f"alone-{k}"
         sweep(alone, out)
         (single,) = rows(read(out))
-        for name in WEIGHT_NAMES + INIT_NAMES + ["final_loss", "min_loss", "first_step_below_tol", "overflow"]:
-            assert single[name] == row[name] or (single[name] != single[name] and row[name] != row[name]), (k, name)
+        for name in (
+            WEIGHT_NAMES + INIT_NAMES + ["final_loss", "min_loss", "first_step_below_tol", "overflow"]
+        ):
+            assert single[name] == row[name] or (single[name] != single[name] and row[name] != row[name]), (
+                k,
+                name,
+            )
         assert np.array_equal(single["loss"], row["loss"]), k
 
 
@@ -402,11 +428,16 @@ def test_huge_learning_rates_are_recorded_not_a_crash(tmp_path):
         "record_every": 1,
         "network": {"targets": [0.01, 0.01]},
         "init": [
-            {"kind": "fixed", "weights": [[1e3] * 8,  # saturated sigmoids: zero gradients
-                                          [0, 0, 0, 0, 1e3, -1e3, 1e3, -1e3]]},  # lr * dE/dw1 overflows
+            {
+                "kind": "fixed",
+                "weights": [
+                    [1e3] * 8,  # saturated sigmoids: zero gradients
+                    [0, 0, 0, 0, 1e3, -1e3, 1e3, -1e3],
+                ],
+            },  # lr * dE/dw1 overflows
             {"kind": "course"},
         ],
-    }  # fmt: skip
+    }
     sweep(spec, tmp_path / "d")
     table = rows(read(tmp_path / "d"))
     assert len(table) == 9
@@ -428,9 +459,11 @@ def test_huge_learning_rates_are_recorded_not_a_crash(tmp_path):
 NAN_SPEC = {
     # o1 = w5 a_h1 + w6 a_h2 = 0 at step 0; the update overflows w5 (and w1, w2) to +inf, so that at
     # step 1 a_o1 = 1, δ_o1 = 0 and ∂E/∂a_h1 = 0 · inf = NaN: NaN weights and losses from step 2 on.
-    "steps": 4, "lr": [1e308, 0.5], "network": {"targets": [0.99, 0.5]},
+    "steps": 4,
+    "lr": [1e308, 0.5],
+    "network": {"targets": [0.99, 0.5]},
     "init": [{"kind": "fixed", "weights": [[0, 0, 0, 0, 1.79e308, -1.79e308, 0, 0]]}, {"kind": "course"}],
-}  # fmt: skip
+}
 
 
 def test_nan_losses_are_recorded_not_a_crash(tmp_path):
@@ -444,8 +477,13 @@ def test_nan_losses_are_recorded_not_a_crash(tmp_path):
 
 
 def test_float32_overflow_is_recorded(tmp_path):
-    spec = {"steps": 10, "lr": [1e38, 1.0], "dtype": "float32", "network": {"targets": [0.01, 0.01]},
-            "init": [{"kind": "fixed", "weights": [[0, 0, 0, 0, 1e3, -1e3, 1e3, -1e3]]}]}  # fmt: skip
+    spec = {
+        "steps": 10,
+        "lr": [1e38, 1.0],
+        "dtype": "float32",
+        "network": {"targets": [0.01, 0.01]},
+        "init": [{"kind": "fixed", "weights": [[0, 0, 0, 0, 1e3, -1e3, 1e3, -1e3]]}],
+    }
     sweep(spec, tmp_path / "d")
     first, second = rows(read(tmp_path / "d"))
     assert first["overflow"] is True and not np.isfinite([first[n] for n in WEIGHT_NAMES]).all()
@@ -457,8 +495,10 @@ def test_float32_overflow_is_recorded(tmp_path):
 
 
 def test_spec_as_toml_path_dict_or_sweepspec(tmp_path):
-    text = ('steps = 30\nlr = [0.5, 1.5]\nseed = 3\nrecord_every = 5\n'
-            '[[init]]\nkind = "course"\n[[init]]\nkind = "xavier"\ncount = 5\n')  # fmt: skip
+    text = (
+        "steps = 30\nlr = [0.5, 1.5]\nseed = 3\nrecord_every = 5\n"
+        '[[init]]\nkind = "course"\n[[init]]\nkind = "xavier"\ncount = 5\n'
+    )
     path = tmp_path / "spec.toml"
     path.write_text(text)
     import tomllib
@@ -548,8 +588,12 @@ def test_another_spec_in_the_same_directory_is_refused_and_untouched(tmp_path):
     out = tmp_path / "d"
     sweep(mixed_spec(steps=10, shard_size=50), out)
     before = snapshot(out)
-    for other in (mixed_spec(steps=11, shard_size=50), mixed_spec(steps=10, shard_size=51),
-                  mixed_spec(steps=10, shard_size=50, seed=1), mixed_spec(steps=10, shard_size=50, name="x")):  # fmt: skip
+    for other in (
+        mixed_spec(steps=11, shard_size=50),
+        mixed_spec(steps=10, shard_size=51),
+        mixed_spec(steps=10, shard_size=50, seed=1),
+        mixed_spec(steps=10, shard_size=50, name="x"),
+    ):
         with pytest.raises(DatasetError, match="different spec") as info:
             sweep(other, out)
         assert "overwrite" in str(info.value)
@@ -562,7 +606,12 @@ def test_overwrite_replaces_another_specs_dataset(tmp_path):
     (out / "notes.txt").write_text("mine")  # not fastbp's: must survive
     new = {"steps": 5, "lr": [1.0], "shard_size": 2, "init": [{"kind": "uniform", "count": 3}]}  # 2 shards
     sweep(new, out, overwrite=True)
-    assert sorted(os.listdir(out)) == ["_manifest.json", "notes.txt", "part-000000.parquet", "part-000001.parquet"]
+    assert sorted(os.listdir(out)) == [
+        "_manifest.json",
+        "notes.txt",
+        "part-000000.parquet",
+        "part-000001.parquet",
+    ]
     clean = tmp_path / "clean"
     sweep(new, clean)
     assert_same_data(read_parquet_only(out), read(clean))
@@ -596,8 +645,12 @@ def test_output_that_is_a_file_or_a_foreign_directory_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "kw, fragment",
-    [({"threads": 0}, "threads"), ({"threads": 10_000}, "threads"), ({"threads": 1.5}, "threads"),
-     ({"backend": "mpi"}, "backend")],  # fmt: skip
+    [
+        ({"threads": 0}, "threads"),
+        ({"threads": 10_000}, "threads"),
+        ({"threads": 1.5}, "threads"),
+        ({"backend": "mpi"}, "backend"),
+    ],
 )
 def test_bad_arguments_are_refused_before_anything_is_written(kw, fragment, tmp_path):
     with pytest.raises(SpecError, match=f"^{fragment}:"):

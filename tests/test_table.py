@@ -17,7 +17,6 @@ Tolerances:
     separately without any floor, for the course scenarios.
 """
 
-
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -45,16 +44,15 @@ step_table = fastbp.step_table
 STEPS = 88  # the course's run length
 
 
-def call_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS,
-               **kw):
-    return step_table(lr=lr, steps=steps, inputs=tuple(inputs), targets=tuple(targets),
-                      weights=tuple(weights), **kw)
+def call_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS, **kw):
+    return step_table(
+        lr=lr, steps=steps, inputs=tuple(inputs), targets=tuple(targets), weights=tuple(weights), **kw
+    )
 
 
 def columns_of(table):
     """{name: float64 numpy array} of a pyarrow table."""
-    return {name: np.asarray(table.column(name).to_numpy(), dtype=np.float64)
-            for name in table.column_names}
+    return {name: np.asarray(table.column(name).to_numpy(), dtype=np.float64) for name in table.column_names}
 
 
 def reference_columns(lr, steps, inputs, targets, weights):
@@ -72,8 +70,9 @@ def assert_cells_match(got, want, rtol=RTOL_FLOAT64, what=""):
         err = np.abs(g - w)
         tol = rtol * (np.abs(w) + scale)
         for k in np.nonzero(~(err <= tol))[0]:
-            bad.append(f"{c}[row {k}]: got {g[k]!r}, reference {w[k]!r}, "
-                       f"|diff| {err[k]:.3g} > tol {tol[k]:.3g}")
+            bad.append(
+                f"{c}[row {k}]: got {g[k]!r}, reference {w[k]!r}, |diff| {err[k]:.3g} > tol {tol[k]:.3g}"
+            )
     assert not bad, f"{what}: {len(bad)} cells differ, first: " + "; ".join(bad[:8])
 
 
@@ -169,8 +168,9 @@ def test_reference_reproduces_spec_figures():
 # --------------------------------------------------------------------------------------------
 # Every cell against the reference loop
 
-COURSE_CASES = [(lr, t) for t in (COURSE_TARGETS, OTHER_EDITION_TARGETS)
-                for lr in REPORT_LRS + (5.0, 10.0, 20.0)]
+COURSE_CASES = [
+    (lr, t) for t in (COURSE_TARGETS, OTHER_EDITION_TARGETS) for lr in REPORT_LRS + (5.0, 10.0, 20.0)
+]
 
 
 @pytest.mark.parametrize("lr,targets", COURSE_CASES, ids=[f"lr{lr}-t{t[0]}" for lr, t in COURSE_CASES])
@@ -180,8 +180,9 @@ def test_every_cell_matches_reference_course(lr, targets):
     assert_cells_match(got, want, what=f"lr={lr} targets={targets}")
 
 
-@pytest.mark.parametrize("lr,targets", [(lr, t) for t in (COURSE_TARGETS, OTHER_EDITION_TARGETS)
-                                        for lr in REPORT_LRS])
+@pytest.mark.parametrize(
+    "lr,targets", [(lr, t) for t in (COURSE_TARGETS, OTHER_EDITION_TARGETS) for lr in REPORT_LRS]
+)
 def test_loss_curve_relative_1e12_course(lr, targets):
     """The SPEC's promise, with no absolute floor: E_total at every step within 1e-12 relative."""
     got = columns_of(call_table(lr, STEPS + 1, COURSE_INPUTS, targets, COURSE_WEIGHTS))["E_total"]
@@ -189,7 +190,8 @@ def test_loss_curve_relative_1e12_course(lr, targets):
     rel = np.abs(got - want) / np.abs(want)
     k = int(np.argmax(rel))
     assert rel[k] <= RTOL_FLOAT64, (
-        f"step {k}: E_total {got[k]!r} vs reference {want[k]!r}, relative {rel[k]:.3g}")
+        f"step {k}: E_total {got[k]!r} vs reference {want[k]!r}, relative {rel[k]:.3g}"
+    )
 
 
 RANDOM_LRS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -230,13 +232,15 @@ def package_e_total(inputs, targets):
     def e_total(weights):
         table = call_table(1.0, 1, inputs, targets, weights)
         return float(table.column("E_total")[0].as_py())
+
     return e_total
 
 
 def assert_gradients_match_fd(grad, fd, what=""):
     for name, g, d in zip(GRADIENT_NAMES, grad, fd):
         assert abs(g - d) <= FD_RTOL * abs(d) + FD_ATOL, (
-            f"{what} {name}: analytic {g!r}, central difference {d!r}")
+            f"{what} {name}: analytic {g!r}, central difference {d!r}"
+        )
 
 
 FD_POINTS = [random_scenario(seed) for seed in (31, 32, 33, 34, 35)] + [
@@ -259,8 +263,7 @@ def test_gradients_match_central_differences(inputs, targets, weights):
 def test_fd_check_has_teeth(inputs, targets, weights):
     """The finite-difference check rejects the known wrong dE/dw3, dE/dw4 at these points."""
     wrong = ref.step_row(*inputs, *targets, weights, wrong_hidden_trap=True)
-    fd = ref.finite_difference_gradient(
-        lambda w: ref.e_total_at(inputs, targets, w), weights, h=FD_STEP)
+    fd = ref.finite_difference_gradient(lambda w: ref.e_total_at(inputs, targets, w), weights, h=FD_STEP)
     right = ref.step_row(*inputs, *targets, weights)
     assert_gradients_match_fd([right[g] for g in GRADIENT_NAMES], fd, what="reference")
     with pytest.raises(AssertionError):
@@ -271,10 +274,13 @@ def test_fd_check_has_teeth(inputs, targets, weights):
 # The known trap: a_h1(1 - a_h1) in dE/dw3, dE/dw4
 
 
-@pytest.mark.parametrize("inputs,targets,weights", [
-    (COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS),
-    ((0.6, -0.4), (0.2, 0.8), (1.5, -0.5, -1.0, 0.8, 0.3, -0.7, 0.9, 0.4)),
-])
+@pytest.mark.parametrize(
+    "inputs,targets,weights",
+    [
+        (COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS),
+        ((0.6, -0.4), (0.2, 0.8), (1.5, -0.5, -1.0, 0.8, 0.3, -0.7, 0.9, 0.4)),
+    ],
+)
 def test_hidden_gradients_do_not_use_a_h1_for_w3_w4(inputs, targets, weights):
     cols = columns_of(call_table(1.0, 1, inputs, targets, weights))
     right = ref.step_row(*inputs, *targets, weights)
@@ -302,11 +308,10 @@ def test_rows_follow_the_update_rule(lr, seed):
         old, grad, new = cols[w][:-1], cols["dE_d" + w][:-1], cols[w][1:]
         expected = old - lr * grad
         # exact in float64, or one rounding of the terms (allows a fused multiply-add)
-        tol = 2.0 ** -52 * (np.abs(old) + np.abs(lr * grad))
+        tol = 2.0**-52 * (np.abs(old) + np.abs(lr * grad))
         diff = np.abs(new - expected)
         k = int(np.argmax(diff - tol))
-        assert np.all(diff <= tol), (
-            f"{w}: row {k + 1} = {new[k]!r}, row {k} {w} - lr*grad = {expected[k]!r}")
+        assert np.all(diff <= tol), f"{w}: row {k + 1} = {new[k]!r}, row {k} {w} - lr*grad = {expected[k]!r}"
 
 
 def test_rows_are_a_prefix_of_longer_runs():
@@ -320,8 +325,9 @@ def test_rows_are_a_prefix_of_longer_runs():
 # float32
 
 
-@pytest.mark.parametrize("lr,targets", [(0.5, COURSE_TARGETS), (2.0, COURSE_TARGETS),
-                                        (1.0, OTHER_EDITION_TARGETS)])
+@pytest.mark.parametrize(
+    "lr,targets", [(0.5, COURSE_TARGETS), (2.0, COURSE_TARGETS), (1.0, OTHER_EDITION_TARGETS)]
+)
 def test_float32_within_float32_tolerance(lr, targets):
     steps = 5
     table32 = call_table(lr, steps, COURSE_INPUTS, targets, COURSE_WEIGHTS, dtype="float32")

@@ -43,13 +43,15 @@ def import_distributed():
     try:
         import distributed
     except ImportError as exc:
-        raise SpecError("backend", "dask",
-                        f"'threads', or 'dask' once Dask is installed: {INSTALL_HINT} ({exc})") from None  # fmt: skip
+        raise SpecError(
+            "backend", "dask", f"'threads', or 'dask' once Dask is installed: {INSTALL_HINT} ({exc})"
+        ) from None
     return distributed
 
 
-def run_shards_on_dask(spec, dataset, out, *, filesystem=None, address=None, client=None,
-                       progress=True, out_field="out"):  # fmt: skip
+def run_shards_on_dask(
+    spec, dataset, out, *, filesystem=None, address=None, client=None, progress=True, out_field="out"
+):
     """Compute the missing shards of ``dataset`` as Dask tasks; returns a ``shards.SweepSummary``.
 
     ``client``: a ``dask.distributed.Client`` to use (left open). Else ``address``: a scheduler
@@ -84,9 +86,18 @@ def run_shards_on_dask(spec, dataset, out, *, filesystem=None, address=None, cli
         token = uuid.uuid4().hex[:12]
         bar = Progress(dataset, spec, enabled=progress)
         started = time.perf_counter()
-        futures = client.map(run_shard, todo, key=[f"fastbp-shard-{shard:06d}-{token}" for shard in todo],
-                             pure=False, retries=RETRIES, spec_dict=spec_dict, location=location,
-                             filesystem=filesystem, threads_by_host=threads_by_host, versions=versions)  # fmt: skip
+        futures = client.map(
+            run_shard,
+            todo,
+            key=[f"fastbp-shard-{shard:06d}-{token}" for shard in todo],
+            pure=False,
+            retries=RETRIES,
+            spec_dict=spec_dict,
+            location=location,
+            filesystem=filesystem,
+            threads_by_host=threads_by_host,
+            versions=versions,
+        )
         try:
             for future in distributed.as_completed(futures):
                 shard, _computed = future.result()
@@ -122,9 +133,14 @@ def _connect(distributed, address, client):
             allowed = f"the address of a running Dask scheduler, e.g. tcp://HOST:8786 ({exc})"
             raise SpecError("address", address, allowed) from None
         return client, [client]
-    cluster = distributed.LocalCluster(n_workers=cpu_count(), threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
-                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})  # fmt: skip
+    cluster = distributed.LocalCluster(
+        n_workers=cpu_count(),
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    )
     try:
         client = distributed.Client(cluster)
     except BaseException:
@@ -191,20 +207,32 @@ def check_workers(probes, versions, out, out_field="out"):
     """Refuse (``SpecError``) workers that cannot give this machine's results or reach ``out``."""
     for address, probe in sorted(probes.items()):
         if probe["versions"] != versions:
-            diff = ", ".join(f"{k} {probe['versions'].get(k)} (here {v})" for k, v in versions.items()
-                             if probe["versions"].get(k) != v)  # fmt: skip
-            raise SpecError("dask worker", address,
-                            "workers with the same fastbp, numba, numpy, pyarrow and Python versions as this "
-                            f"machine, recorded in every shard (this one has {diff})")  # fmt: skip
+            diff = ", ".join(
+                f"{k} {probe['versions'].get(k)} (here {v})"
+                for k, v in versions.items()
+                if probe["versions"].get(k) != v
+            )
+            raise SpecError(
+                "dask worker",
+                address,
+                "workers with the same fastbp, numba, numpy, pyarrow and Python versions as this "
+                f"machine, recorded in every shard (this one has {diff})",
+            )
         if probe["reach"] is not None:
-            raise SpecError(out_field, os.fspath(out),
-                            f"a location every Dask worker reaches, e.g. s3://… or a shared (NFS) path; "
-                            f"worker {address} cannot open it ({probe['reach']})")  # fmt: skip
+            raise SpecError(
+                out_field,
+                os.fspath(out),
+                f"a location every Dask worker reaches, e.g. s3://… or a shared (NFS) path; "
+                f"worker {address} cannot open it ({probe['reach']})",
+            )
     problem = threading_problem(probes)
     if problem:
-        raise SpecError("dask workers", problem,
-                        f"{_THREAD_LAYER_ADVICE}; Numba's 'workqueue' layer aborts the process when two tasks "
-                        "in it run a parallel kernel at once")  # fmt: skip
+        raise SpecError(
+            "dask workers",
+            problem,
+            f"{_THREAD_LAYER_ADVICE}; Numba's 'workqueue' layer aborts the process when two tasks "
+            "in it run a parallel kernel at once",
+        )
 
 
 def threading_problem(probes):
@@ -214,7 +242,7 @@ def threading_problem(probes):
         key = (probe["host"], probe["pid"])
         slots, _ = processes.get(key, (0, None))
         processes[key] = (slots + probe["nthreads"], probe["layer"])
-    for (host, pid), (slots, layer) in sorted(processes.items()):
+    for (host, _pid), (slots, layer) in sorted(processes.items()):
         if slots > 1 and layer == "workqueue":
             return f"{slots} task threads in one process ({host}) on Numba's workqueue layer"
     return None
@@ -277,8 +305,10 @@ def run_shard(shard, spec_dict, location, filesystem, threads_by_host, versions)
     if mine != versions:
         raise RuntimeError(f"this worker has versions {mine}, the sweep was started with {versions}")
     if dataset.manifest.get("kernel_source") != storage.kernel_source_stamp():
-        raise RuntimeError("this worker's fastbp kernel sources differ from the ones that created the "
-                           "dataset (same version string, other code): install the same fastbp everywhere")  # fmt: skip
+        raise RuntimeError(
+            "this worker's fastbp kernel sources differ from the ones that created the "
+            "dataset (same version string, other code): install the same fastbp everywhere"
+        )
     try:
         from distributed import get_worker
 
@@ -286,8 +316,10 @@ def run_shard(shard, spec_dict, location, filesystem, threads_by_host, versions)
     except Exception:
         slots = 1
     if slots > 1 and threading_layer() == "workqueue":
-        raise RuntimeError(f"{slots} task threads in this worker with Numba's 'workqueue' threading layer; "
-                           f"use {_THREAD_LAYER_ADVICE}")  # fmt: skip
+        raise RuntimeError(
+            f"{slots} task threads in this worker with Numba's 'workqueue' threading layer; "
+            f"use {_THREAD_LAYER_ADVICE}"
+        )
     spec = reparse_spec(spec_dict)
     threads = _task_threads(threads_by_host)
     previous = numba.get_num_threads()

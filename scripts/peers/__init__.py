@@ -69,13 +69,14 @@ class Problem:
     def run_steps(self) -> int:
         return self.runs * self.steps
 
-    def astype(self, dtype) -> "Problem":
+    def astype(self, dtype) -> Problem:
         """Same problem with weights, lr, inputs and targets rounded to `dtype`."""
         dtype = np.dtype(dtype)
-        return Problem(self.w_init.astype(dtype), self.lr.astype(dtype),
-                       self.inputs, self.targets, self.steps)
+        return Problem(
+            self.w_init.astype(dtype), self.lr.astype(dtype), self.inputs, self.targets, self.steps
+        )
 
-    def subset(self, idx=None, *, runs: int | None = None, steps: int | None = None) -> "Problem":
+    def subset(self, idx=None, *, runs: int | None = None, steps: int | None = None) -> Problem:
         """A sub-problem: runs `idx` (or `runs` evenly spaced ones), `steps` steps."""
         if idx is None and runs is not None and runs < self.runs:
             idx = np.unique(np.linspace(0, self.runs - 1, runs).round().astype(np.int64))
@@ -83,15 +84,14 @@ class Problem:
             w, lr = self.w_init, self.lr
         else:
             w, lr = self.w_init[:, idx], self.lr[idx]
-        return Problem(w.copy(), lr.copy(), self.inputs, self.targets,
-                       self.steps if steps is None else steps)
+        return Problem(w.copy(), lr.copy(), self.inputs, self.targets, self.steps if steps is None else steps)
 
 
 @dataclass
 class PeerResult:
-    weights: np.ndarray      # (8, R)
-    final_loss: np.ndarray   # (R,)
-    seconds: float           # compute time measured inside the peer
+    weights: np.ndarray  # (8, R)
+    final_loss: np.ndarray  # (R,)
+    seconds: float  # compute time measured inside the peer
     runs: int
     steps: int
     notes: list = field(default_factory=list)
@@ -105,9 +105,18 @@ class PeerResult:
         return self.run_steps / self.seconds if self.seconds > 0 else float("inf")
 
 
-def make_problem(n_lr: int = 64, lr_log10=(-2.0, 1.0), n_init: int = 2048,
-                 low: float = -1.0, high: float = 1.0, steps: int = 5000, seed: int = 0,
-                 dtype=np.float64, inputs=DEFAULT_INPUTS, targets=DEFAULT_TARGETS) -> Problem:
+def make_problem(
+    n_lr: int = 64,
+    lr_log10=(-2.0, 1.0),
+    n_init: int = 2048,
+    low: float = -1.0,
+    high: float = 1.0,
+    steps: int = 5000,
+    seed: int = 0,
+    dtype=np.float64,
+    inputs=DEFAULT_INPUTS,
+    targets=DEFAULT_TARGETS,
+) -> Problem:
     """The issue's W1 shape: n_lr learning rates logspace(lr_log10) x n_init uniform inits.
 
     Run r = lr_index * n_init + init_index: every learning rate sees the same n_init
@@ -147,12 +156,13 @@ def reference(problem: Problem, prefer_fastbp: bool = True):
     if prefer_fastbp:
         try:
             from fastbp.kernels import train  # noqa: WPS433
-            res = train(p64.w_init, p64.lr, p64.inputs, p64.targets, p64.steps,
-                        record_every=0)
+
+            res = train(p64.w_init, p64.lr, p64.inputs, p64.targets, p64.steps, record_every=0)
             return np.asarray(res.final_loss, dtype=np.float64), "fastbp.kernels.train float64"
         except Exception:  # noqa: BLE001 - fall back to numpy on anything
             pass
     from . import numpy_batch
+
     return numpy_batch.run(p64).final_loss, "numpy float64"
 
 
@@ -168,9 +178,11 @@ class Validation:
 
     def __str__(self) -> str:
         verdict = "ok" if self.ok else "FAIL"
-        return (f"max rel err {self.max_rel_err:.2e} (tol {self.tolerance:.0e}; "
-                f"{self.compared}/{self.total} runs above the loss floor), "
-                f"max abs err {self.max_abs_err:.2e} vs {self.reference}: {verdict}")
+        return (
+            f"max rel err {self.max_rel_err:.2e} (tol {self.tolerance:.0e}; "
+            f"{self.compared}/{self.total} runs above the loss floor), "
+            f"max abs err {self.max_abs_err:.2e} vs {self.reference}: {verdict}"
+        )
 
 
 def compare(final_loss, ref_loss, dtype, ref_name: str) -> Validation:

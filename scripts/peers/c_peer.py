@@ -67,8 +67,9 @@ class CLoop:
         objdump = shutil.which("objdump")
         if objdump is None:
             return {}
-        out = subprocess.run([objdump, "-d", str(self.path)], capture_output=True,
-                             text=True, check=False).stdout
+        out = subprocess.run(
+            [objdump, "-d", str(self.path)], capture_output=True, text=True, check=False
+        ).stdout
         syms: dict = {}
         for line in out.splitlines():
             if "call" not in line:
@@ -90,11 +91,9 @@ class CLoop:
         w_out = np.empty((8, R), dtype=dt)
         loss = np.empty(R, dtype=dt)
         io = np.array(problem.inputs + problem.targets, dtype=dt)
-        seconds = f(problem.w_init, problem.lr, w_out, loss, R, problem.steps, io,
-                    int(threads or 0))
+        seconds = f(problem.w_init, problem.lr, w_out, loss, R, problem.steps, io, int(threads or 0))
         nthreads = threads or self.max_threads
-        return PeerResult(w_out, loss, seconds, R, problem.steps,
-                          notes=[f"{nthreads} thread(s)"])
+        return PeerResult(w_out, loss, seconds, R, problem.steps, notes=[f"{nthreads} thread(s)"])
 
 
 def build(extra_flags=(), block: int | None = None) -> CLoop:

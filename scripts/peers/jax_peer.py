@@ -62,10 +62,16 @@ def _build(jax, steps: int):
             d_o2 = (a_o2 - t2) * a_o2 * (1.0 - a_o2)
             d_h1 = (d_o1 * w5 + d_o2 * w7) * a_h1 * (1.0 - a_h1)
             d_h2 = (d_o1 * w6 + d_o2 * w8) * a_h2 * (1.0 - a_h2)
-            new = (w1 - lr * (d_h1 * i1), w2 - lr * (d_h1 * i2),
-                   w3 - lr * (d_h2 * i1), w4 - lr * (d_h2 * i2),
-                   w5 - lr * (d_o1 * a_h1), w6 - lr * (d_o1 * a_h2),
-                   w7 - lr * (d_o2 * a_h1), w8 - lr * (d_o2 * a_h2))
+            new = (
+                w1 - lr * (d_h1 * i1),
+                w2 - lr * (d_h1 * i2),
+                w3 - lr * (d_h2 * i1),
+                w4 - lr * (d_h2 * i2),
+                w5 - lr * (d_o1 * a_h1),
+                w6 - lr * (d_o1 * a_h2),
+                w7 - lr * (d_o2 * a_h1),
+                w8 - lr * (d_o2 * a_h2),
+            )
             return new, None
 
         w, _ = lax.scan(step, w, None, length=steps)
@@ -98,5 +104,11 @@ def run(problem: Problem, threads=None) -> PeerResult:
     w_out, loss = compiled(w, lr, io)
     jax.block_until_ready((w_out, loss))
     seconds = time.perf_counter() - t0
-    return PeerResult(np.asarray(w_out), np.asarray(loss), seconds, problem.runs,
-                      problem.steps, notes=[f"jax {jax.__version__}", "XLA's threads"])
+    return PeerResult(
+        np.asarray(w_out),
+        np.asarray(loss),
+        seconds,
+        problem.runs,
+        problem.steps,
+        notes=[f"jax {jax.__version__}", "XLA's threads"],
+    )

@@ -52,8 +52,14 @@ def _train_manual(torch, W, lr, steps, i1, i2, t1, t2):
         # every gradient from the old weights, then update in place
         g5, g6, g7, g8 = d_o1 * a_h1, d_o1 * a_h2, d_o2 * a_h1, d_o2 * a_h2
         g1, g2, g3, g4 = d_h1 * i1, d_h1 * i2, d_h2 * i1, d_h2 * i2
-        w1.sub_(lr * g1); w2.sub_(lr * g2); w3.sub_(lr * g3); w4.sub_(lr * g4)  # noqa: E702
-        w5.sub_(lr * g5); w6.sub_(lr * g6); w7.sub_(lr * g7); w8.sub_(lr * g8)  # noqa: E702
+        w1.sub_(lr * g1)
+        w2.sub_(lr * g2)
+        w3.sub_(lr * g3)
+        w4.sub_(lr * g4)  # noqa: E702
+        w5.sub_(lr * g5)
+        w6.sub_(lr * g6)
+        w7.sub_(lr * g7)
+        w8.sub_(lr * g8)  # noqa: E702
 
 
 def _train_autograd(torch, W, lr, steps, i1, i2, t1, t2):
@@ -102,10 +108,18 @@ def _run(problem: Problem, threads, autograd: bool) -> PeerResult:
         nthreads = torch.get_num_threads()
     finally:
         torch.set_num_threads(old_threads)
-    return PeerResult(W.detach().numpy().copy(), loss.numpy().copy(), seconds, problem.runs,
-                      problem.steps,
-                      notes=[f"torch {torch.__version__}", f"{nthreads} thread(s)",
-                             "autograd" if autograd else "manual backward"])
+    return PeerResult(
+        W.detach().numpy().copy(),
+        loss.numpy().copy(),
+        seconds,
+        problem.runs,
+        problem.steps,
+        notes=[
+            f"torch {torch.__version__}",
+            f"{nthreads} thread(s)",
+            "autograd" if autograd else "manual backward",
+        ],
+    )
 
 
 def run(problem: Problem, threads=None) -> PeerResult:
