@@ -1,4 +1,4 @@
-"""fastbp: train very many copies of the SPEC's 2-2-2 sigmoid network at once, exactly.
+"""fastbp: train very many copies of one 2-2-2 sigmoid network at once, exactly (docs/model.md).
 
 ``import fastbp`` is cheap: nothing compiles and numba/pyarrow load only when a function that
 needs them is called.
@@ -7,7 +7,7 @@ needs them is called.
     fastbp.sweep("spec.toml", out="runs/")       # a grid of runs to a Parquet dataset
 """
 
-__version__ = "0.1.0"
+from fastbp._version import __version__
 
 __all__ = ["step_table", "sweep", "load_spec", "SpecError", "__version__"]
 

@@ -7,12 +7,30 @@ allowed; nothing written); 1 a run that failed for another reason (one line, no 
 
 import argparse
 import os
+import re
 import sys
 
-from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 from fastbp.errors import SpecError
+from fastbp.files import write_atomically
 
 TABLE_FORMATS = ("csv", "markdown", "parquet")
+
+#: Per command, the library's fields that are options of that command: the one place where a
+#: field (``lr``, ``out``) becomes the option a user typed (``--lr``, ``--out``).
+OPTION_FIELDS = {
+    "table": ("lr", "steps", "inputs", "targets", "weights", "dtype", "format", "out"),
+    "sweep": ("out", "threads", "backend", "address"),
+    "plot": ("format", "out"),
+}
+
+
+def option_name(command, field):
+    """``field`` as the user wrote it: ``weights[3]`` → ``--weights[3]`` where it is an option."""
+    root = re.match(r"[A-Za-z_]*", field).group()
+    if root in OPTION_FIELDS.get(command, ()):
+        return "--" + root.replace("_", "-") + field[len(root) :]
+    return field
 
 
 class UsageError(Exception):
@@ -88,14 +106,15 @@ def build_parser():
 
 
 def _version():
-    import fastbp
+    from fastbp._version import __version__
 
-    return f"fastbp {fastbp.__version__}"
+    return f"fastbp {__version__}"
 
 
 def main(argv=None):
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    args = None
     try:
         args = build_parser().parse_args(argv)
         if args.command == "table":
@@ -107,7 +126,8 @@ def main(argv=None):
         print(exc, file=sys.stderr)
         return 2
     except SpecError as exc:
-        print(f"fastbp: error: {exc}", file=sys.stderr)
+        command = getattr(args, "command", None)
+        print(f"fastbp: error: {exc.renamed(option_name(command, exc.field))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `fastbp table … | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -139,7 +159,7 @@ def main_entry():
     sys.exit(main())
 
 
-def _check_output_file(field, path):
+def _check_output_file(path, field="out"):
     """Refuse an --out file that cannot be written, before computing anything."""
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
@@ -154,14 +174,14 @@ def _table(args):
     from fastbp.table import check_table_args
 
     lr, steps, inputs, targets, weights, dtype = check_table_args(
-        args.lr, args.steps, args.inputs, args.targets, args.weights, args.dtype, prefix="--"
+        args.lr, args.steps, args.inputs, args.targets, args.weights, args.dtype
     )
     if args.format not in TABLE_FORMATS:
-        raise SpecError("--format", args.format, "one of csv, markdown, parquet")
+        raise SpecError("format", args.format, "one of csv, markdown, parquet")
     if args.out is not None:
-        _check_output_file("--out", args.out)
+        _check_output_file(args.out)
     elif args.format == "parquet":
-        raise SpecError("--out", "nothing", "a file path: parquet is binary and needs --out FILE")
+        raise SpecError("out", "nothing", "a file path: parquet is binary and needs --out FILE")
 
     if args.format == "parquet":
         import pyarrow.parquet as pq
@@ -169,33 +189,19 @@ def _table(args):
         from fastbp.table import step_table
 
         table = step_table(lr, steps, inputs, targets, weights, dtype)
-        _atomic_write(args.out, lambda path: pq.write_table(table, path))
+        write_atomically(args.out, lambda stream: pq.write_table(table, stream))
         return 0
     # Text formats skip pyarrow (a fifth of the start-up): the same kernel, straight to text.
-    from fastbp.kernels import TABLE_COLUMNS, step_table_array
+    from fastbp.conventions import TABLE_COLUMNS
+    from fastbp.kernels import step_table_array
 
     values = step_table_array(lr, steps, inputs, targets, weights, dtype)
     text = _csv(TABLE_COLUMNS, values) if args.format == "csv" else _markdown(TABLE_COLUMNS, values)
     if args.out is None:
         sys.stdout.write(text)
     else:
-        _atomic_write(args.out, lambda path: _write_text(path, text))
+        write_atomically(args.out, lambda stream: stream.write(text.encode()))
     return 0
-
-
-def _write_text(path, text):
-    with open(path, "w") as handle:
-        handle.write(text)
-
-
-def _atomic_write(path, write):
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _csv(names, values):
@@ -218,7 +224,7 @@ def _sweep(args):
     if args.threads is not None:
         from fastbp.errors import integer
 
-        threads = integer("--threads", args.threads, minimum=1)
+        threads = integer("threads", args.threads, minimum=1)
     summary = sweep(
         args.spec,
         args.out,
@@ -227,7 +233,6 @@ def _sweep(args):
         progress=not args.quiet,
         backend=args.backend,
         address=args.address,
-        out_field="--out",
     )
     if summary.shards_computed == 0:
         print(
@@ -248,7 +253,7 @@ def _sweep(args):
 def _plot(args):
     from fastbp.plots import plot_dataset
 
-    written = plot_dataset(args.dataset, args.out, fmt=args.format, field_prefix="--")
+    written = plot_dataset(args.dataset, args.out, fmt=args.format)
     for path in written:
         print(path)
     return 0

@@ -1,8 +1,10 @@
 """Refusals: one line naming the field, the value received and what is allowed.
 
-``SpecError`` is raised before anything is computed or written; the CLI prints its message on
-one line and exits 2. The checkers below are shared by the step table, the sweep spec and the
-CLI so that the same mistake gets the same words everywhere.
+``SpecError`` is the library's one bad-input error: raised before anything is computed or
+written, it names a field in the library's terms (``lr``, ``out``, ``init[0].count``); the CLI
+renames fields that are its options (``--lr``, ``--out``), prints the line and exits 2. The
+checkers below are shared by the step table, the sweep spec and the CLI so that the same
+mistake gets the same words everywhere.
 """
 
 import math
@@ -15,6 +17,10 @@ class SpecError(ValueError):
     def __init__(self, field, value, allowed):
         self.field, self.value, self.allowed = field, value, allowed
         super().__init__(f"{field}: got {_show(value)}; allowed: {allowed}")
+
+    def renamed(self, field):
+        """The same refusal under another name for its field (the CLI's option for it)."""
+        return type(self)(field, self.value, self.allowed)
 
 
 class DatasetError(SpecError):

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
+from fastbp.conventions import DEFAULT_TOLERANCE, TABLE_COLUMNS, recorded_steps
 from fastbp.model import backward, forward, hidden_layer, loss, output_layer, total_loss, update
 
 _CHUNK_BLOCKS = 4  # blocks per dynamic work item of the parallel loop
@@ -43,19 +44,6 @@ _STATE_ROWS = 15
 TrainResult = namedtuple(
     "TrainResult", "weights final_loss min_loss first_step_below_tol loss recorded_steps"
 )
-
-
-def recorded_steps(steps, record_every):
-    """Steps whose E_total a run's loss curve keeps: 0, k, 2k, … and always ``steps``.
-
-    ``record_every == 0`` keeps the final step only.
-    """
-    if record_every == 0:
-        return np.array([steps], dtype=np.int64)
-    kept = np.arange(0, steps + 1, record_every, dtype=np.int64)
-    if kept[-1] != steps:
-        kept = np.append(kept, np.int64(steps))
-    return kept
 
 
 # Row offsets as unsigned integers: Numba adds a negative-index check to signed indices, which
@@ -212,7 +200,7 @@ def _train_kernel(
             out_first_hit[start + j] = steps_not_below[j] if running_min < tol else -1
 
 
-def train(w_init, lr, inputs, targets, steps, record_every=0, tolerance=1e-4):
+def train(w_init, lr, inputs, targets, steps, record_every=0, tolerance=DEFAULT_TOLERANCE):
     """Train R independent runs for ``steps`` SPEC steps each.
 
     w_init: (8, R) float32 or float64 initial weights, rows w1..w8; lr: (R,) learning rates.
@@ -256,13 +244,6 @@ def train(w_init, lr, inputs, targets, steps, record_every=0, tolerance=1e-4):
                 out_loss,
             )
     return TrainResult(out_weights, out_final, out_min, out_first_hit, out_loss, kept)
-
-
-#: The SPEC's step-table columns, in order.
-TABLE_COLUMNS = (
-    "t1 t2 i1 i2 w1 w2 w3 w4 h1 a_h1 h2 a_h2 w5 w6 w7 w8 o1 a_o1 o2 a_o2 E1 E2 E_total "
-    "dE_dw1 dE_dw2 dE_dw3 dE_dw4 dE_dw5 dE_dw6 dE_dw7 dE_dw8"
-).split()
 
 
 @njit(error_model="numpy", cache=True)

@@ -34,30 +34,29 @@ class SweepSummary:
 
 def default_shard_size(spec):
     """Runs per shard: bounded memory (loss curves ≤ 64 MiB) and whole blocks of the kernel."""
-    from fastbp.kernels import BLOCK, recorded_steps
+    from fastbp.kernels import BLOCK
 
-    itemsize = 4 if spec.dtype == "float32" else 8
-    per_run = len(recorded_steps(spec.steps, spec.record_every)) * itemsize
+    per_run = spec.n_recorded * spec.itemsize
     size = min(MAX_SHARD_RUNS, max(BLOCK, _SHARD_BYTES // per_run))
     return max(BLOCK, size // BLOCK * BLOCK)
 
 
 def compute_shard(spec, shard, shard_size, versions=None):
     """The ``pyarrow.Table`` of shard ``shard``: runs [shard * shard_size, …) trained in-process."""
-    from fastbp import kernels, storage
+    from fastbp import contract, kernels
 
     first = shard * shard_size
-    stop = min(first + shard_size, spec.n_runs)
-    runs, lrs, blocks, indices = run_layout(spec, first, stop)
+    layout = run_layout(spec, first, min(first + shard_size, spec.n_runs))
+    _runs, lrs, blocks, indices = layout
     w_init = initial_weights(spec, blocks, indices).astype(spec.dtype)
     result = kernels.train(
         w_init,
         lrs.astype(spec.dtype),
-        spec.inputs,
-        spec.targets,
-        spec.steps,
-        spec.record_every,
-        spec.tolerance,
+        inputs=spec.inputs,
+        targets=spec.targets,
+        steps=spec.steps,
+        record_every=spec.record_every,
+        tolerance=spec.tolerance,
     )
-    metadata = storage.file_metadata(spec, result.recorded_steps, versions or storage.versions())
-    return storage.shard_table(spec, runs, lrs, blocks, indices, w_init, result, metadata)
+    metadata = contract.file_metadata(spec, versions or contract.versions())
+    return contract.shard_table(spec, layout, w_init, result, metadata)

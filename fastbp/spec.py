@@ -1,20 +1,18 @@
 """The sweep spec: a TOML file or a dict → a validated ``SweepSpec``; the grid of runs.
 
+Everything derived from a spec is computed here, once: the grid's size, the steps a curve
+records, the canonical form stored with the dataset and its fingerprint.
+
 Run numbering (stable, part of the dataset contract): learning rates are the outer loop,
 initialisations the inner one, ``run = lr_index * n_inits + init_number`` where init_number
 counts the runs of the ``[[init]]`` blocks in file order. An initialisation's weights depend
-only on (seed, block number, index in the block), so the same starting point is trained at
-every lr, whatever the shard or machine that trains it.
-
-Random weights come from a counter-based generator (SplitMix64 at position
-``index * 16 + draw`` of a stream keyed by (seed, block)): any slice of runs is generated
-without the runs before it. Uniform weights use only integer and IEEE arithmetic, so they are
-the same bits on every machine; normal weights add ``log``, ``cos`` and ``sqrt`` from the C
-library (Box–Muller), the same bits wherever the C library is the same.
+only on (seed, block number, index in the block) (``fastbp.inits``), so the same starting point
+is trained at every lr, whatever the shard or machine that trains it.
 """
 
 import copy
 import functools
+import hashlib
 import json
 import math
 import os
@@ -23,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastbp import errors
-from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+from fastbp import conventions, errors
+from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, DEFAULT_TOLERANCE, DTYPES
 from fastbp.errors import SpecError
+from fastbp.inits import KINDS, finite_number, integer, number_tuple
 
 TOP_KEYS = {
     "steps",
@@ -40,25 +39,9 @@ TOP_KEYS = {
     "init",
 }
 NETWORK_KEYS = {"inputs", "targets"}
-INIT_KEYS = {
-    # course and fixed imply their count; it is accepted when it agrees, so that the canonical
-    # form (``SweepSpec.as_dict()``, which states every block's count) parses back to the spec.
-    "course": {"kind", "count"},
-    "uniform": {"kind", "low", "high", "count"},
-    "normal": {"kind", "mean", "std", "count"},
-    "xavier": {"kind", "distribution", "count"},
-    "fixed": {"kind", "weights", "count"},
-}
-DTYPES = ("float64", "float32")
-DEFAULT_TOLERANCE = 1e-4
 MAX_RUNS = 2**53  # run numbers stay exact in float64 tools
 MAX_RECORDED_POINTS = 2**21  # per run: a 64-run block of curves stays within 1 GiB
 MAX_STEPS = 2**31 - 1  # the kernels count steps in int32 (as many SIMD lanes as float32)
-
-# A spec is typed TOML: a number written as a string ("0.1") is the wrong type, not a number.
-_integer = functools.partial(errors.integer, strings=False)
-_finite_number = functools.partial(errors.finite_number, strings=False)
-_number_tuple = functools.partial(errors.number_tuple, strings=False)
 
 
 @dataclass(frozen=True)
@@ -93,11 +76,31 @@ class SweepSpec:
     def n_runs(self):
         return len(self.lrs) * self.n_inits
 
+    @functools.cached_property
+    def recorded_steps(self):
+        """The steps each run's loss curve keeps (``conventions.recorded_steps``), int64 array."""
+        return conventions.recorded_steps(self.steps, self.record_every)
+
+    @property
+    def n_recorded(self):
+        return conventions.n_recorded(self.steps, self.record_every)
+
+    @property
+    def itemsize(self):
+        return np.dtype(self.dtype).itemsize
+
     def as_dict(self):
         return copy.deepcopy(self.source)
 
-    def canonical_json(self):
-        return json.dumps(self.source, sort_keys=True, separators=(",", ":"))
+    @functools.cached_property
+    def fingerprint(self):
+        """sha256 of the canonical form: the same for every spec that trains the same runs."""
+        return hashlib.sha256(canonical_json(self.source).encode()).hexdigest()
+
+
+def canonical_json(spec_dict):
+    """The text two spec dicts are compared by (keys sorted, no whitespace)."""
+    return json.dumps(spec_dict, sort_keys=True, separators=(",", ":"))
 
 
 def load_spec(spec):
@@ -127,17 +130,17 @@ def parse_spec(data):
     for key in ("steps", "lr"):
         if key not in data:
             raise SpecError(key, "nothing", f"required key '{key}' (see the README's spec section)")
-    steps = _integer("steps", data["steps"], minimum=1)
+    steps = integer("steps", data["steps"], minimum=1)
     if steps > MAX_STEPS:
         raise SpecError("steps", steps, f"an integer from 1 to {MAX_STEPS}")
     lr_source, lrs = _parse_lr(data["lr"])
     dtype = errors.choice("dtype", data.get("dtype", "float64"), DTYPES)
-    seed = _integer("seed", data.get("seed", 0), minimum=0)
+    seed = integer("seed", data.get("seed", 0), minimum=0)
     if seed >= 2**64:
         raise SpecError("seed", seed, "an integer from 0 to 2**64 - 1")
-    record_every = _integer("record_every", data.get("record_every", 1), minimum=0)
-    tolerance = _finite_number("tolerance", data.get("tolerance", DEFAULT_TOLERANCE), positive=True)
-    points = 1 if record_every == 0 else steps // record_every + 1 + (steps % record_every != 0)
+    record_every = integer("record_every", data.get("record_every", 1), minimum=0)
+    tolerance = finite_number("tolerance", data.get("tolerance", DEFAULT_TOLERANCE), positive=True)
+    points = conventions.n_recorded(steps, record_every)
     if points > MAX_RECORDED_POINTS:  # a shard holds at least one block of 64 curves in memory
         least = -(-steps // (MAX_RECORDED_POINTS - 1))
         raise SpecError(
@@ -148,7 +151,7 @@ def parse_spec(data):
         )
     shard_size = data.get("shard_size")
     if shard_size is not None:
-        shard_size = _integer("shard_size", shard_size, minimum=1)
+        shard_size = integer("shard_size", shard_size, minimum=1)
         if shard_size * points >= 2**31:  # a shard's loss column has int32 offsets
             raise SpecError(
                 "shard_size",
@@ -164,8 +167,8 @@ def parse_spec(data):
     if not isinstance(network, dict):
         raise SpecError("network", network, "a table with keys inputs, targets")
     _no_unknown_keys("network", network, NETWORK_KEYS)
-    inputs = _number_tuple("network.inputs", network.get("inputs", COURSE_INPUTS), 2)
-    targets = _number_tuple("network.targets", network.get("targets", COURSE_TARGETS), 2)
+    inputs = number_tuple("network.inputs", network.get("inputs", COURSE_INPUTS), 2)
+    targets = number_tuple("network.targets", network.get("targets", COURSE_TARGETS), 2)
 
     raw_inits = data.get("init")
     if raw_inits is None:
@@ -224,9 +227,8 @@ def _check_float32(spec):
             check(f"{name}[{k}]", value)
     for number, block in enumerate(spec.inits):
         p = block.params
-        for key in ("low", "high", "mean", "std"):
-            if key in p:
-                check(f"init[{number}].{key}", p[key], positive=key == "std")
+        for key in KINDS[block.kind].float32_keys:
+            check(f"init[{number}].{key}", p[key], positive=key == "std")
         for r, row in enumerate(p.get("weights", ())):
             for k, value in enumerate(row):
                 check(f"init[{number}].weights[{r}][{k}]", value)
@@ -248,8 +250,8 @@ def _parse_lr(value):
         if len(kinds) != 1 or set(value) != {kinds[0], "num"}:
             raise SpecError("lr", value, "{logspace = [a, b], num = n} or {linspace = [a, b], num = n}")
         kind = kinds[0]
-        a, b = _number_tuple(f"lr.{kind}", value[kind], 2)
-        num = _integer("lr.num", value["num"], minimum=1)
+        a, b = number_tuple(f"lr.{kind}", value[kind], 2)
+        num = integer("lr.num", value["num"], minimum=1)
         with np.errstate(over="ignore"):  # an overflowing end is refused below, by value
             lrs = np.logspace(a, b, num) if kind == "logspace" else np.linspace(a, b, num)
         lrs = tuple(float(x) for x in lrs)
@@ -257,10 +259,10 @@ def _parse_lr(value):
     elif isinstance(value, list):
         if not value:
             raise SpecError("lr", value, "at least one learning rate (the grid would be empty)")
-        lrs = tuple(_finite_number(f"lr[{k}]", x, positive=True) for k, x in enumerate(value))
+        lrs = tuple(finite_number(f"lr[{k}]", x, positive=True) for k, x in enumerate(value))
         source = list(lrs)
     else:
-        lrs = (_finite_number("lr", value, positive=True),)
+        lrs = (finite_number("lr", value, positive=True),)
         source = list(lrs)
     for k, x in enumerate(lrs):
         if not (math.isfinite(x) and x > 0):
@@ -272,40 +274,10 @@ def _parse_init(number, block):
     where = f"init[{number}]"
     if not isinstance(block, dict):
         raise SpecError(where, block, "a table with a 'kind' key")
-    kind = errors.choice(f"{where}.kind", block.get("kind"), tuple(INIT_KEYS))
-    _no_unknown_keys(where, block, INIT_KEYS[kind])
-    params = {"kind": kind}
-    if kind in ("course", "fixed"):
-        if kind == "course":
-            count, implied = 1, "1 for kind 'course'"
-        else:
-            rows = block.get("weights")
-            if not isinstance(rows, list) or not rows:
-                raise SpecError(f"{where}.weights", rows, "a non-empty list of lists of 8 weights")
-            rows = [list(_number_tuple(f"{where}.weights[{k}]", row, 8)) for k, row in enumerate(rows)]
-            params["weights"] = rows
-            count, implied = len(rows), f"{len(rows)}, the number of rows of weights"
-        if "count" in block and _integer(f"{where}.count", block["count"], minimum=1) != count:
-            raise SpecError(f"{where}.count", block["count"], f"{implied} (or leave count out)")
-    else:
-        count = _integer(f"{where}.count", block.get("count"), minimum=1)
-        if kind == "uniform":
-            low = _finite_number(f"{where}.low", block.get("low", -1.0))
-            high = _finite_number(f"{where}.high", block.get("high", 1.0))
-            if not low < high:
-                raise SpecError(f"{where}.high", high, f"a number > low ({low})")
-            if not math.isfinite(high - low):
-                raise SpecError(f"{where}.high", high, f"a number with high - low finite (low = {low})")
-            params.update(low=low, high=high)
-        elif kind == "normal":
-            params["mean"] = _finite_number(f"{where}.mean", block.get("mean", 0.0))
-            params["std"] = _finite_number(f"{where}.std", block.get("std", 1.0), positive=True)
-        else:  # xavier
-            params["distribution"] = errors.choice(
-                f"{where}.distribution", block.get("distribution", "uniform"), ("uniform", "normal")
-            )
-    params["count"] = count
-    return InitBlock(kind, count, params)
+    kind = KINDS[errors.choice(f"{where}.kind", block.get("kind"), tuple(KINDS))]
+    _no_unknown_keys(where, block, kind.keys)
+    params, count = kind.parse(block, where)
+    return InitBlock(kind.name, count, {"kind": kind.name, **params, "count": count})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,67 +306,5 @@ def initial_weights(spec, block_numbers, indices):
     return weights
 
 
-# Glorot/Xavier for the SPEC's layers: both are 2 → 2, so fan_in + fan_out = 4 for w1…w4 and w5…w8.
-_XAVIER_FANS = 2 + 2
-
-
 def _block_weights(seed, number, block, indices):
-    p = block.params
-    if block.kind == "course":
-        return np.repeat(np.array(COURSE_WEIGHTS)[:, None], len(indices), axis=1)
-    if block.kind == "fixed":
-        return np.array(p["weights"], dtype=np.float64)[indices].T
-    if block.kind == "uniform" or (block.kind == "xavier" and p["distribution"] == "uniform"):
-        if block.kind == "xavier":
-            low, high = -math.sqrt(6.0 / _XAVIER_FANS), math.sqrt(6.0 / _XAVIER_FANS)
-        else:
-            low, high = p["low"], p["high"]
-        u = _uniform01(seed, number, indices, draw_base=0)
-        return low + (high - low) * u
-    mean, std = (0.0, math.sqrt(2.0 / _XAVIER_FANS)) if block.kind == "xavier" else (p["mean"], p["std"])
-    return mean + std * _standard_normal(seed, number, indices)
-
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_DRAWS_PER_RUN = 16  # 8 weights × 2 uniforms (Box–Muller needs two)
-
-
-def _splitmix64(z):
-    """SplitMix64's output function on a uint64 array (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _stream_key(seed, number):
-    key = _splitmix64(np.array([seed], dtype=np.uint64) + _GOLDEN)
-    return _splitmix64(key + np.uint64(number + 1) * _GOLDEN)[0]
-
-
-def _draws(seed, number, indices, draw):
-    """uint64 draws at positions index * 16 + draw[k] of the (seed, block) stream: shape (len(draw), R)."""
-    with np.errstate(over="ignore"):
-        key = _stream_key(seed, number)
-        position = (
-            indices.astype(np.uint64)[None, :] * np.uint64(_DRAWS_PER_RUN)
-            + np.asarray(draw, dtype=np.uint64)[:, None]
-        )
-        return _splitmix64(key + (position + np.uint64(1)) * _GOLDEN)
-
-
-def _uniform01(seed, number, indices, draw_base):
-    """(8, R) uniforms in [0, 1): the top 53 bits of each draw."""
-    bits = _draws(seed, number, indices, np.arange(8) + draw_base)
-    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
-def _standard_normal(seed, number, indices):
-    """(8, R) standard normals by Box–Muller with the C library's log/cos (see the module doc)."""
-    u1 = 1.0 - _uniform01(seed, number, indices, draw_base=0)  # (0, 1]: log is finite
-    u2 = _uniform01(seed, number, indices, draw_base=8)
-    # Python's math calls the C library once per value (numpy's SIMD log/cos may differ by an
-    # ulp between CPUs); plain lists and local names keep the loop at ~0.1 µs a value.
-    log, cos, sqrt, tau = math.log, math.cos, math.sqrt, 2.0 * math.pi
-    values = [sqrt(-2.0 * log(a)) * cos(tau * b) for a, b in zip(u1.ravel().tolist(), u2.ravel().tolist())]
-    flat = np.array(values, dtype=np.float64)
-    return flat.reshape(u1.shape)
+    return KINDS[block.kind].weights(seed, number, block.params, indices)

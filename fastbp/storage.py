@@ -1,188 +1,26 @@
-"""The Parquet contract of a sweep dataset (schema version 1).
+"""Where a dataset lives: filesystems, the manifest, finished shards, atomic shard writes.
 
-A dataset is a directory (local path, or any URL pyarrow's filesystems understand, e.g.
-``s3://bucket/prefix``) holding:
-
-- ``part-NNNNNN.parquet``: shard N, the contiguous runs [N * shard_size, (N + 1) * shard_size),
-  one row per run, sorted by ``run``. Every file has the same schema and the same key-value
-  metadata, so any reader sees one table.
-- ``_manifest.json``: the spec, the shard size and the versions that created the dataset. It
-  begins with ``_`` so that pyarrow, pandas, Polars and DuckDB skip it. Temporary files begin
-  with ``.``.
-
-Columns (``COLUMNS`` documents each; float columns are in the sweep's dtype unless said):
-``run`` int64, ``lr`` float64, ``init`` string, ``init_block`` int32, ``init_index`` int64,
-``w1_init … w8_init``, ``w1 … w8``, ``final_loss``, ``min_loss``, ``first_step_below_tol`` int64
-(null when never), ``overflow`` bool, ``loss`` list of E_total at the recorded steps.
-
-Key-value metadata ``fastbp`` (JSON): ``schema_version``, ``spec`` (normalised), ``dtype``,
-``steps``, ``record_every``, ``recorded_steps``, ``tolerance``, ``versions`` (fastbp, numba,
-numpy, pyarrow, python), ``columns``.
-
-Writes are atomic: on a local filesystem a shard is written under a temporary name and renamed;
-on object stores (where rename is copy-and-delete) it is written straight to its final key,
-which becomes visible only when complete.
+What the files hold is ``fastbp.contract``'s; this module knows where they are and how they
+are written. On a local filesystem (and NFS, HDFS, fsspec wrappers of them) every file is
+written under a temporary name and renamed; on object stores (where rename is copy-and-delete)
+straight to its final key, which becomes visible only when complete (``fastbp.files``).
 """
 
 import json
-import platform
-import uuid
+import os
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from fastbp import contract, files
+from fastbp.contract import MANIFEST, SHARD_NAME
 from fastbp.errors import DatasetError
-
-SCHEMA_VERSION = 1
-MANIFEST = "_manifest.json"
-METADATA_KEY = b"fastbp"
-FORMAT = "fastbp.sweep"
-
-COLUMNS = {
-    "run": "run number, 0-based: lr_index * n_inits + init number (stable)",
-    "lr": "learning rate (float64 as specified; float32 sweeps train with it rounded to float32)",
-    "init": "initialisation kind of the run's [[init]] block",
-    "init_block": "which [[init]] block, 0-based, in spec order",
-    "init_index": "index of the initialisation within its block",
-    **{f"w{k}_init": f"initial w{k} (step 0)" for k in range(1, 9)},
-    **{f"w{k}": f"final w{k} (after the last update)" for k in range(1, 9)},
-    "final_loss": "E_total at the last step (after the last update)",
-    "min_loss": "lowest E_total over steps 0 … steps",
-    "first_step_below_tol": "first step whose E_total < tolerance; null if none",
-    "overflow": "a final weight or the final loss is not finite (inf/NaN)",
-    "loss": "E_total at the recorded steps (metadata: recorded_steps)",
-}
-
-SHARD_NAME = "part-{:06d}.parquet"
-# Parquet options, chosen by measurement (scripts/bench.py's W1/W2 shards; see README "Storage"):
-# dictionary encoding only where values repeat (`init`): tried on unique floats it tripled the
-# write time; zstd level 1 for the per-run columns; lz4 for the loss curves, whose noisy float
-# bits zstd shrank by only 6 % at twice the time while lz4 still packs plateaus and zeros; no
-# statistics for the curves (nothing filters on a list element).
-_SCALAR_COLUMNS = [name for name in COLUMNS if name != "loss"]
-_PARQUET_OPTIONS = dict(
-    compression={**{name: "zstd" for name in _SCALAR_COLUMNS}, "loss": "lz4"},
-    compression_level={name: 1 for name in _SCALAR_COLUMNS},
-    use_dictionary=["init"],
-    write_statistics=_SCALAR_COLUMNS,
-)
-
-
-def versions():
-    import numba
-
-    import fastbp
-
-    return {
-        "fastbp": fastbp.__version__,
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "pyarrow": pa.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def schema(dtype, metadata=None):
-    value = pa.float32() if dtype == "float32" else pa.float64()
-    fields = [
-        pa.field("run", pa.int64(), nullable=False),
-        pa.field("lr", pa.float64(), nullable=False),
-        pa.field("init", pa.string(), nullable=False),
-        pa.field("init_block", pa.int32(), nullable=False),
-        pa.field("init_index", pa.int64(), nullable=False),
-    ]
-    fields += [pa.field(f"w{k}_init", value, nullable=False) for k in range(1, 9)]
-    fields += [pa.field(f"w{k}", value, nullable=False) for k in range(1, 9)]
-    fields += [
-        pa.field("final_loss", value, nullable=False),
-        pa.field("min_loss", value, nullable=False),
-        pa.field("first_step_below_tol", pa.int64()),
-        pa.field("overflow", pa.bool_(), nullable=False),
-        pa.field("loss", pa.list_(pa.field("item", value, nullable=False)), nullable=False),
-    ]
-    return pa.schema(fields, metadata=metadata)
-
-
-def file_metadata(spec, recorded_steps, versions_):
-    block = {
-        "schema_version": SCHEMA_VERSION,
-        "format": FORMAT,
-        "spec": spec.as_dict(),
-        "dtype": spec.dtype,
-        "steps": spec.steps,
-        "record_every": spec.record_every,
-        "recorded_steps": [int(s) for s in recorded_steps],
-        "tolerance": spec.tolerance,
-        "versions": versions_,
-        "columns": COLUMNS,
-    }
-    return {METADATA_KEY: json.dumps(block, sort_keys=True).encode()}
-
-
-# pyarrow's numpy conversions (pa.array, pa.table) import pandas, when installed, to check for
-# its types: half a second of start-up for nothing. Buffers wrap numpy memory directly instead.
-_ARROW_TYPES = {
-    np.dtype(np.float64): pa.float64(),
-    np.dtype(np.float32): pa.float32(),
-    np.dtype(np.int64): pa.int64(),
-    np.dtype(np.int32): pa.int32(),
-}
-
-
-def arrow_array(values, valid=None):
-    """A zero-copy Arrow array over a 1-D numeric or bool numpy array; ``valid``: bool mask or None."""
-    values = np.ascontiguousarray(values)
-    validity = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    if values.dtype == np.bool_:
-        data = pa.py_buffer(np.packbits(values, bitorder="little"))
-        return pa.Array.from_buffers(pa.bool_(), len(values), [validity, data])
-    return pa.Array.from_buffers(_ARROW_TYPES[values.dtype], len(values), [validity, pa.py_buffer(values)])
-
-
-def arrow_strings(labels, codes):
-    """A string array taking ``labels[codes[i]]`` for each i, built from buffers."""
-    encoded = [label.encode() for label in labels]
-    lengths = np.array([len(e) for e in encoded], dtype=np.int32)[codes]
-    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    data = b"".join(encoded[c] for c in codes) if len(labels) > 1 else encoded[0] * len(codes)
-    return pa.Array.from_buffers(pa.string(), len(codes), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-
-
-def shard_table(spec, runs, lrs, init_blocks, init_indices, w_init, result, metadata):
-    """A shard's rows as a ``pyarrow.Table`` (arrays from ``kernels.train``; no copies of curves)."""
-    n = len(runs)
-    n_points = result.loss.shape[1]
-    # The list column is one flat array plus offsets: no per-run Python objects.
-    loss_type = schema(spec.dtype).field("loss").type
-    # int32 offsets: the spec caps shard_size × recorded points below 2**31.
-    offsets = arrow_array(np.arange(n + 1, dtype=np.int32) * np.int32(n_points))
-    loss = pa.ListArray.from_arrays(offsets, arrow_array(result.loss.reshape(-1)), type=loss_type)
-    first_hit = result.first_step_below_tol
-    finite = np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss)
-    columns = [
-        arrow_array(runs),
-        arrow_array(lrs),
-        arrow_strings([b.kind for b in spec.inits], init_blocks),
-        arrow_array(init_blocks.astype(np.int32)),
-        arrow_array(init_indices),
-        *(arrow_array(w_init[k]) for k in range(8)),
-        *(arrow_array(result.weights[k]) for k in range(8)),
-        arrow_array(result.final_loss),
-        arrow_array(result.min_loss),
-        arrow_array(first_hit, valid=first_hit >= 0),
-        arrow_array(~finite),
-        loss,
-    ]
-    return pa.Table.from_arrays(columns, schema=schema(spec.dtype, metadata))
+from fastbp.spec import canonical_json
 
 
 def resolve(out, filesystem=None, field="out"):
     """(pyarrow filesystem, path) for a local path or a URL; ``filesystem`` may be pyarrow or fsspec."""
-    import os
-
     if filesystem is not None:
         if not isinstance(filesystem, pafs.FileSystem):
             filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(filesystem))
@@ -244,22 +82,16 @@ class Dataset:
         return [s for s in range(self.n_shards) if s not in done]
 
     def write_shard(self, shard, table):
-        final = self.shard_path(shard)
-        target = f"{self.path}/.{SHARD_NAME.format(shard)}.tmp-{uuid.uuid4().hex}" if self.rename else final
-        try:
-            with self.filesystem.open_output_stream(target) as stream:
-                pq.write_table(table, stream, **_PARQUET_OPTIONS)
-            if self.rename:
-                self.filesystem.move(target, final)  # atomic rename (os.replace)
-        except BaseException:
-            _delete_quietly(self.filesystem, target)
-            raise
+        def write(stream):
+            pq.write_table(table, stream, **contract.PARQUET_OPTIONS)
+
+        files.write_atomically(self.shard_path(shard), write, filesystem=self.filesystem, rename=self.rename)
 
     def discard(self):
         """Delete a dataset this call created and that holds no shard yet (a refusal after creation)."""
         if self.created and not self.finished_shards():
             self.remove_temporaries()
-            _delete_quietly(self.filesystem, f"{self.path}/{MANIFEST}")
+            files.delete_quietly(f"{self.path}/{MANIFEST}", self.filesystem)
             if self.made_directory and not self.filesystem.get_file_info(pafs.FileSelector(self.path)):
                 self.filesystem.delete_dir(self.path)
 
@@ -268,34 +100,25 @@ class Dataset:
         selector = pafs.FileSelector(self.path, recursive=False)
         for info in self.filesystem.get_file_info(selector):
             if _is_temporary(info.base_name):
-                _delete_quietly(self.filesystem, info.path)
-
-
-def _delete_quietly(filesystem, path):
-    try:
-        filesystem.delete_file(path)
-    except (FileNotFoundError, OSError):
-        pass
+                files.delete_quietly(info.path, self.filesystem)
 
 
 def new_manifest(spec, shard_size):
     n_shards = -(-spec.n_runs // shard_size)
     return {
-        "format": FORMAT,
-        "schema_version": SCHEMA_VERSION,
+        "format": contract.FORMAT,
+        "schema_version": contract.SCHEMA_VERSION,
         "spec": spec.as_dict(),
         "n_runs": spec.n_runs,
         "shard_size": shard_size,
         "n_shards": n_shards,
-        "versions": versions(),
+        "versions": contract.versions(),
         "kernel_source": kernel_source_stamp(),
     }
 
 
 def kernel_source_stamp():
     """A hash of the sources every number in a shard comes from (kernels, model, fastmath)."""
-    import os
-
     from fastbp._numba_cache import _source_stamp
 
     return _source_stamp(os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels.py"))
@@ -321,7 +144,7 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
         names = {e.base_name for e in entries}
         if MANIFEST in names:
             existing = read_manifest(filesystem, manifest_path, field)
-            same_spec = _same_spec(existing["spec"], spec.as_dict())
+            same_spec = canonical_json(existing["spec"]) == canonical_json(spec.as_dict())
             same_code = existing.get("kernel_source") == kernel_source_stamp()
             if same_spec and same_code:
                 return Dataset(filesystem, path, existing)
@@ -338,7 +161,7 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
             # manifest that only manual cleaning could reuse.
             for entry in sorted(entries, key=lambda e: e.base_name == MANIFEST):
                 if _is_ours(entry.base_name):
-                    _delete_quietly(filesystem, entry.path)
+                    files.delete_quietly(entry.path, filesystem)
         elif any(not n.startswith(".") for n in names):
             raise DatasetError(
                 field,
@@ -357,17 +180,13 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
     return dataset
 
 
-def _same_spec(a, b):
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
 def _is_ours(name):
     return name == MANIFEST or (name.startswith("part-") and name.endswith(".parquet")) or _is_temporary(name)
 
 
 def _is_temporary(name):
     """A shard or manifest being written (``.part-N.parquet.tmp-…``, ``._manifest.json.tmp-…``)."""
-    return (name.startswith(".part-") or name.startswith(f".{MANIFEST}")) and ".tmp-" in name
+    return files.is_temporary(name) and (name.startswith(".part-") or name.startswith(f".{MANIFEST}"))
 
 
 def read_manifest(filesystem, path, field="out"):
@@ -376,21 +195,13 @@ def read_manifest(filesystem, path, field="out"):
             manifest = json.loads(stream.read().decode())
     except (OSError, ValueError) as exc:
         raise DatasetError(field, path, f"a readable fastbp manifest ({exc})") from None
-    if manifest.get("format") != FORMAT or manifest.get("schema_version") != SCHEMA_VERSION:
-        raise DatasetError(field, path, f"a {FORMAT} manifest of schema version {SCHEMA_VERSION}")
+    contract.check_format(manifest, field, path, what="manifest")
     return manifest
 
 
 def _write_json(filesystem, path, data, rename):
     text = json.dumps(data, indent=2, sort_keys=True).encode()
-    # Hidden temporary name: a writer killed before the rename leaves a file that readers and
-    # the "directory holds other files" check ignore, and that remove_temporaries deletes.
-    head, _, name = path.rpartition("/")
-    target = f"{head}/.{name}.tmp-{uuid.uuid4().hex}" if rename else path
-    with filesystem.open_output_stream(target) as stream:
-        stream.write(text)
-    if rename:
-        filesystem.move(target, path)
+    files.write_atomically(path, lambda stream: stream.write(text), filesystem=filesystem, rename=rename)
 
 
 def read_metadata(path, filesystem=None):
@@ -399,10 +210,7 @@ def read_metadata(path, filesystem=None):
 
     filesystem, path = resolve(path, filesystem)
     dataset = ds.dataset(path, filesystem=filesystem, format="parquet")
-    metadata = dataset.schema.metadata or {}
-    if METADATA_KEY not in metadata:
-        raise DatasetError("dataset", path, "Parquet files written by fastbp (no 'fastbp' metadata)")
-    return json.loads(metadata[METADATA_KEY])
+    return contract.metadata_of(dataset.schema, "dataset", path)
 
 
 def open_existing(out, filesystem=None, field="out"):

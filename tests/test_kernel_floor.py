@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fastbp import kernels
-from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "kernel_floor.py"
 

@@ -11,7 +11,7 @@ import pytest
 from numba import njit
 
 from fastbp import kernels
-from fastbp.course import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
+from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 E_TOTAL = kernels.TABLE_COLUMNS.index("E_total")
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import fastbp
-from fastbp import plots
+from fastbp import plots, stats
 from fastbp.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def table(dataset):
 
 @pytest.fixture(scope="module")
 def summary(dataset):
-    return plots.summarise(dataset)
+    return stats.summarise(dataset)
 
 
 def curves(table, lr, kind):
@@ -152,7 +152,7 @@ def test_no_pyplot_and_deterministic_png(small, tmp_path):
 
 
 def test_record_every_and_float32(small):
-    summary = plots.summarise(small)
+    summary = stats.summarise(small)
     assert list(summary.steps) == [0, 7, 14, 21, 28, 30]
     table = ds.dataset(small, format="parquet").to_table()
     assert table.schema.field("final_loss").type == pa.float32()
@@ -269,8 +269,8 @@ def test_labels_for_a_report(summary):
 
 
 def test_histogram_quantiles_within_one_bin(dataset, summary, table):
-    binned = plots.summarise(dataset, exact_values=0)
-    ratio = 10 ** (1 / plots.BINS_PER_DECADE)
+    binned = stats.summarise(dataset, exact_values=0)
+    ratio = 10 ** (1 / stats.BINS_PER_DECADE)
     block = uniform_block(summary)
     for lr in LRS:
         runs = np.sort(curves(table, lr, "uniform"), axis=0)
@@ -278,7 +278,7 @@ def test_histogram_quantiles_within_one_bin(dataset, summary, table):
         assert not band.exact and band.n == N_UNIFORM
         np.testing.assert_array_equal(binned.course[lr], summary.course[lr])  # one run: kept as is
         clipped = np.where((runs > 0) & (runs < binned.floor), binned.floor, runs)
-        for q, approx in zip(plots.QUANTILES, (band.low, band.median, band.high)):
+        for q, approx in zip(stats.QUANTILES, (band.low, band.median, band.high)):
             j = int(np.floor(q * (N_UNIFORM - 1)))
             below, above = clipped[j], clipped[min(j + 1, N_UNIFORM - 1)]
             assert (approx >= below / ratio).all() and (approx <= above * ratio).all(), (lr, q)
@@ -292,7 +292,7 @@ def test_histogram_quantiles_within_one_bin(dataset, summary, table):
 def test_quantiles_zeros_and_non_finite():
     rows = np.array([[0.0, 1e-3, np.nan], [0.0, 2e-3, 1e-2], [0.0, 3e-3, np.inf], [1e-40, 4e-3, 2e-2]])
     for exact_values in (10**6, 0):
-        acc = plots._Quantiles([0, 1, 2], 1e-30, 0.5, exact_values, plots.BINS_PER_DECADE)
+        acc = stats._Quantiles([0, 1, 2], 1e-30, 0.5, exact_values, stats.BINS_PER_DECADE)
         for k in range(len(rows)):
             acc.add(rows[k : k + 1])
         band = acc.band()
@@ -301,18 +301,18 @@ def test_quantiles_zeros_and_non_finite():
         assert band.high[2] == np.inf  # NaN and inf rank above every finite value
         assert band.median[1] == pytest.approx(2.5e-3, rel=0.06)
     # a quantile among the values in (0, floor) is the floor
-    acc = plots._Quantiles([0], 1e-30, 0.5, 0, 40)
+    acc = stats._Quantiles([0], 1e-30, 0.5, 0, 40)
     acc.add(np.array([[1e-40], [1e-35], [1e-33]]))
     assert acc.band().median[0] == 1e-30
 
 
 def test_lr_chunks_and_thinned_steps_agree(dataset, summary, table):
-    chunked = plots.summarise(dataset, memory_values=1)  # one lr per scan, filtered on lr
+    chunked = stats.summarise(dataset, memory_values=1)  # one lr per scan, filtered on lr
     for lr in LRS:
         np.testing.assert_array_equal(chunked.course[lr], summary.course[lr])
         for block, band in summary.curves[lr].items():
             np.testing.assert_array_equal(chunked.curves[lr][block].median, band.median)
-    thin = plots.summarise(dataset, max_points=11)
+    thin = stats.summarise(dataset, max_points=11)
     assert list(thin.steps) == list(range(0, STEPS + 1, 10))  # first and last included
     np.testing.assert_array_equal(thin.course[2.0], curves(table, 2.0, "course")[0, ::10])
     fig = plots.lr_figure(thin, 2.0)
@@ -330,8 +330,8 @@ def refused(excinfo, field):
 
 def test_refuses_bad_format(dataset, tmp_path):
     with pytest.raises(SpecError) as excinfo:
-        plots.plot_dataset(dataset, tmp_path / "figs", fmt="jpg", field_prefix="--")
-    assert "png, svg, pdf" in refused(excinfo, "--format")
+        plots.plot_dataset(dataset, tmp_path / "figs", fmt="jpg")
+    assert "png, svg, pdf" in refused(excinfo, "format")
     assert not (tmp_path / "figs").exists()
 
 
@@ -359,8 +359,8 @@ def test_refuses_out_file(dataset, tmp_path):
     target = tmp_path / "a-file.png"
     target.write_bytes(b"x")
     with pytest.raises(SpecError) as excinfo:
-        plots.plot_dataset(dataset, target, field_prefix="--")
-    refused(excinfo, "--out")
+        plots.plot_dataset(dataset, target)
+    refused(excinfo, "out")
     assert target.read_bytes() == b"x"
 
 

@@ -19,7 +19,6 @@ parallel kernel concurrently, which Numba's ``workqueue`` threading layer does n
 aborts the process): that combination is refused before anything runs.
 """
 
-import json
 import os
 import time
 import uuid
@@ -49,30 +48,40 @@ def import_distributed():
     return distributed
 
 
-def run_shards_on_dask(
-    spec, dataset, out, *, filesystem=None, address=None, client=None, progress=True, out_field="out"
-):
+def check(threads=None, address=None, client=None):
+    """Refusals that need no dataset: made before it is created."""
+    if threads is not None:
+        raise SpecError(
+            "threads",
+            threads,
+            "nothing with the dask backend (each task uses its host's cores ÷ its task slots)",
+        )
+    import_distributed()
+    if client is not None and address is not None:
+        raise SpecError("address", address, "an address or a client, not both")
+
+
+def run(spec, dataset, *, location, filesystem=None, progress=True, threads=None, address=None, client=None):
     """Compute the missing shards of ``dataset`` as Dask tasks; returns a ``shards.SweepSummary``.
 
     ``client``: a ``dask.distributed.Client`` to use (left open). Else ``address``: a scheduler
     to connect to (``tcp://HOST:8786``). Else a local cluster on 127.0.0.1, one single-threaded
     worker process per core, closed at the end. ``dataset`` is open and its temporaries removed
-    (``engine.sweep`` does that); ``out``/``filesystem`` are how workers reach it.
+    (``engine.sweep`` does that); ``location``/``filesystem`` are how workers reach it.
     """
     distributed = import_distributed()
-    from fastbp import storage
+    from fastbp.contract import versions as recorded_versions
     from fastbp.progress import Progress
     from fastbp.shards import SweepSummary
 
-    if client is not None and address is not None:
-        raise SpecError("address", address, "an address or a client, not both")
+    out = location
     todo = dataset.missing_shards()
     if not todo:
         Progress(dataset, spec, enabled=progress).close()
         return SweepSummary(dataset.path, spec.n_runs, dataset.n_shards, 0, 0.0, 0.0)
 
     location = worker_location(dataset, out, filesystem)
-    versions = storage.versions()
+    versions = recorded_versions()
     client, owned = _connect(distributed, address, client)
     try:
         try:
@@ -80,7 +89,7 @@ def run_shards_on_dask(
         except Exception as exc:  # typically: fastbp is not installed on the workers
             allowed = f"workers with fastbp {versions['fastbp']} installed ({type(exc).__name__}: {exc})"
             raise SpecError("dask workers", "workers that cannot run fastbp", allowed) from None
-        check_workers(probes, versions, out, out_field)
+        check_workers(probes, versions, out)
         threads_by_host = plan_threads(probes)
         spec_dict = spec.as_dict()
         token = uuid.uuid4().hex[:12]
@@ -185,6 +194,7 @@ def probe_worker(location, filesystem, dask_worker=None):
     from distributed.comm import get_address_host
 
     from fastbp import storage
+    from fastbp.contract import versions
 
     try:
         storage.open_existing(location, filesystem)
@@ -198,12 +208,12 @@ def probe_worker(location, filesystem, dask_worker=None):
         "cores": cpu_count(),
         "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
         "layer": threading_layer(),
-        "versions": storage.versions(),
+        "versions": versions(),
         "reach": reach,
     }
 
 
-def check_workers(probes, versions, out, out_field="out"):
+def check_workers(probes, versions, out):
     """Refuse (``SpecError``) workers that cannot give this machine's results or reach ``out``."""
     for address, probe in sorted(probes.items()):
         if probe["versions"] != versions:
@@ -220,7 +230,7 @@ def check_workers(probes, versions, out, out_field="out"):
             )
         if probe["reach"] is not None:
             raise SpecError(
-                out_field,
+                "out",
                 os.fspath(out),
                 f"a location every Dask worker reaches, e.g. s3://… or a shared (NFS) path; "
                 f"worker {address} cannot open it ({probe['reach']})",
@@ -294,14 +304,16 @@ def run_shard(shard, spec_dict, location, filesystem, threads_by_host, versions)
     import pyarrow.fs as pafs
 
     from fastbp import storage
+    from fastbp.contract import versions as current_versions
     from fastbp.shards import compute_shard
+    from fastbp.spec import canonical_json
 
     dataset = storage.open_existing(location, filesystem)
-    if _canonical(dataset.manifest["spec"]) != _canonical(spec_dict):
+    if canonical_json(dataset.manifest["spec"]) != canonical_json(spec_dict):
         raise RuntimeError(f"the dataset at {location} now holds another spec (replaced during the sweep?)")
     if dataset.filesystem.get_file_info(dataset.shard_path(shard)).type == pafs.FileType.File:
         return shard, False
-    mine = storage.versions()
+    mine = current_versions()
     if mine != versions:
         raise RuntimeError(f"this worker has versions {mine}, the sweep was started with {versions}")
     if dataset.manifest.get("kernel_source") != storage.kernel_source_stamp():
@@ -334,13 +346,9 @@ def run_shard(shard, spec_dict, location, filesystem, threads_by_host, versions)
 
 def reparse_spec(spec_dict):
     """The ``SweepSpec`` whose canonical dict (``as_dict()``) is ``spec_dict``: what a task receives."""
-    from fastbp.spec import parse_spec
+    from fastbp.spec import canonical_json, parse_spec
 
     spec = parse_spec(spec_dict)
-    if _canonical(spec.as_dict()) != _canonical(spec_dict):
+    if canonical_json(spec.as_dict()) != canonical_json(spec_dict):
         raise RuntimeError("the spec sent to this task does not parse back to itself")
     return spec
-
-
-def _canonical(spec_dict):
-    return json.dumps(spec_dict, sort_keys=True)

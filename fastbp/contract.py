@@ -1,0 +1,227 @@
+"""The Parquet contract of a sweep dataset (schema version 1): the one home of its columns,
+metadata and names. The writer, resume and every reader derive their checks from here.
+
+A dataset is a directory (local path, or any URL pyarrow's filesystems understand, e.g.
+``s3://bucket/prefix``) holding:
+
+- ``part-NNNNNN.parquet``: shard N, the contiguous runs [N * shard_size, (N + 1) * shard_size),
+  one row per run, sorted by ``run``. Every file has the same schema and the same key-value
+  metadata, so any reader sees one table.
+- ``_manifest.json``: the spec, the shard size and the versions that created the dataset. It
+  begins with ``_`` so that pyarrow, pandas, Polars and DuckDB skip it. Temporary files begin
+  with ``.``.
+
+Columns: ``COLUMNS`` below, in file order, each with its type and meaning (float columns marked
+``value`` are in the sweep's dtype). Key-value metadata ``fastbp`` (JSON): ``schema_version``,
+``format``, ``spec`` (normalised), ``dtype``, ``steps``, ``record_every``, ``recorded_steps``,
+``tolerance``, ``versions`` (fastbp, numba, numpy, pyarrow, python), ``columns`` (the meanings).
+"""
+
+import json
+import platform
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from fastbp.errors import DatasetError
+
+SCHEMA_VERSION = 1
+FORMAT = "fastbp.sweep"
+METADATA_KEY = b"fastbp"
+MANIFEST = "_manifest.json"
+SHARD_NAME = "part-{:06d}.parquet"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # int64, int32, float64, string, bool; "value": the sweep's dtype; "curve": a list of values
+    meaning: str
+    nullable: bool = False
+
+
+COLUMNS = (
+    Column("run", "int64", "run number, 0-based: lr_index * n_inits + init number (stable)"),
+    Column(
+        "lr",
+        "float64",
+        "learning rate (float64 as specified; float32 sweeps train with it rounded to float32)",
+    ),
+    Column("init", "string", "initialisation kind of the run's [[init]] block"),
+    Column("init_block", "int32", "which [[init]] block, 0-based, in spec order"),
+    Column("init_index", "int64", "index of the initialisation within its block"),
+    *(Column(f"w{k}_init", "value", f"initial w{k} (step 0)") for k in range(1, 9)),
+    *(Column(f"w{k}", "value", f"final w{k} (after the last update)") for k in range(1, 9)),
+    Column("final_loss", "value", "E_total at the last step (after the last update)"),
+    Column("min_loss", "value", "lowest E_total over steps 0 … steps"),
+    Column("first_step_below_tol", "int64", "first step whose E_total < tolerance; null if none", True),
+    Column("overflow", "bool", "a final weight or the final loss is not finite (inf/NaN)"),
+    Column("loss", "curve", "E_total at the recorded steps (metadata: recorded_steps)"),
+)
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+#: Keys of the ``fastbp`` metadata block that readers rely on.
+METADATA_KEYS = (
+    "schema_version",
+    "format",
+    "spec",
+    "dtype",
+    "steps",
+    "record_every",
+    "recorded_steps",
+    "tolerance",
+)
+
+# Parquet options, chosen by measurement (scripts/bench.py's W1/W2 shards; see README "Storage"):
+# dictionary encoding only where values repeat (`init`): tried on unique floats it tripled the
+# write time; zstd level 1 for the per-run columns; lz4 for the loss curves, whose noisy float
+# bits zstd shrank by only 6 % at twice the time while lz4 still packs plateaus and zeros; no
+# statistics for the curves (nothing filters on a list element).
+_PER_RUN = [c.name for c in COLUMNS if c.type != "curve"]
+PARQUET_OPTIONS = dict(
+    compression={name: "zstd" if name in _PER_RUN else "lz4" for name in COLUMN_NAMES},
+    compression_level={name: 1 for name in _PER_RUN},
+    use_dictionary=["init"],
+    write_statistics=_PER_RUN,
+)
+
+
+def versions():
+    """The versions recorded with every dataset: what reproducing its bits needs."""
+    import numba
+
+    from fastbp._version import __version__
+
+    return {
+        "fastbp": __version__,
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+        "pyarrow": pa.__version__,
+        "python": platform.python_version(),
+    }
+
+
+_FIXED_TYPES = {
+    "int64": pa.int64(),
+    "int32": pa.int32(),
+    "float64": pa.float64(),
+    "string": pa.string(),
+    "bool": pa.bool_(),
+}
+
+
+def _arrow_type(column, value):
+    if column.type == "value":
+        return value
+    if column.type == "curve":
+        return pa.list_(pa.field("item", value, nullable=False))
+    return _FIXED_TYPES[column.type]
+
+
+def schema(dtype, metadata=None):
+    value = pa.float32() if dtype == "float32" else pa.float64()
+    fields = [pa.field(c.name, _arrow_type(c, value), nullable=c.nullable) for c in COLUMNS]
+    return pa.schema(fields, metadata=metadata)
+
+
+def file_metadata(spec, versions_):
+    """The ``fastbp`` key-value metadata of every shard of ``spec``."""
+    block = {
+        "schema_version": SCHEMA_VERSION,
+        "format": FORMAT,
+        "spec": spec.as_dict(),
+        "dtype": spec.dtype,
+        "steps": spec.steps,
+        "record_every": spec.record_every,
+        "recorded_steps": [int(s) for s in spec.recorded_steps],
+        "tolerance": spec.tolerance,
+        "versions": versions_,
+        "columns": {c.name: c.meaning for c in COLUMNS},
+    }
+    return {METADATA_KEY: json.dumps(block, sort_keys=True).encode()}
+
+
+def check_format(block, field, path, what="dataset"):
+    """Refuse a manifest or metadata block that is not this contract's (format and version)."""
+    if block.get("format") != FORMAT or block.get("schema_version") != SCHEMA_VERSION:
+        raise DatasetError(field, path, f"a {FORMAT} {what} of schema version {SCHEMA_VERSION}")
+
+
+def metadata_of(arrow_schema, field, path):
+    """The ``fastbp`` metadata block of a Parquet schema, checked against the contract."""
+    metadata = arrow_schema.metadata or {}
+    if METADATA_KEY not in metadata:
+        raise DatasetError(field, path, "Parquet files written by fastbp (no 'fastbp' metadata)")
+    block = json.loads(metadata[METADATA_KEY])
+    check_format(block, field, path)
+    return block
+
+
+def check_columns(arrow_schema, block, needed, field, path):
+    """Refuse a dataset that lacks a column or metadata key a reader needs."""
+    missing = [c for c in needed if c not in arrow_schema.names]
+    if missing or any(key not in block for key in ("recorded_steps", "tolerance")):
+        raise DatasetError(
+            field, path, f"a fastbp dataset with columns {', '.join(needed)} (missing: {missing})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# A shard's table from the kernel's arrays
+
+# pyarrow's numpy conversions (pa.array, pa.table) import pandas, when installed, to check for
+# its types: half a second of start-up for nothing. Buffers wrap numpy memory directly instead.
+_ARROW_TYPES = {
+    np.dtype(np.float64): pa.float64(),
+    np.dtype(np.float32): pa.float32(),
+    np.dtype(np.int64): pa.int64(),
+    np.dtype(np.int32): pa.int32(),
+}
+
+
+def arrow_array(values, valid=None):
+    """A zero-copy Arrow array over a 1-D numeric or bool numpy array; ``valid``: bool mask or None."""
+    values = np.ascontiguousarray(values)
+    validity = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if values.dtype == np.bool_:
+        data = pa.py_buffer(np.packbits(values, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), len(values), [validity, data])
+    return pa.Array.from_buffers(_ARROW_TYPES[values.dtype], len(values), [validity, pa.py_buffer(values)])
+
+
+def arrow_strings(labels, codes):
+    """A string array taking ``labels[codes[i]]`` for each i, built from buffers."""
+    encoded = [label.encode() for label in labels]
+    lengths = np.array([len(e) for e in encoded], dtype=np.int32)[codes]
+    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = b"".join(encoded[c] for c in codes) if len(labels) > 1 else encoded[0] * len(codes)
+    return pa.Array.from_buffers(pa.string(), len(codes), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def shard_table(spec, layout, w_init, result, metadata):
+    """A shard's rows as a ``pyarrow.Table`` (``layout``: ``spec.run_layout``'s arrays; ``result``:
+    ``kernels.train``'s). No copies of the curves: the list column is one flat array plus offsets."""
+    runs, lrs, init_blocks, init_indices = layout
+    n, n_points = len(runs), result.loss.shape[1]
+    table_schema = schema(spec.dtype, metadata)
+    # int32 offsets: the spec caps shard_size × recorded points below 2**31.
+    offsets = arrow_array(np.arange(n + 1, dtype=np.int32) * np.int32(n_points))
+    loss_type = table_schema.field("loss").type
+    first_hit = result.first_step_below_tol
+    finite = np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss)
+    arrays = {
+        "run": arrow_array(runs),
+        "lr": arrow_array(lrs),
+        "init": arrow_strings([b.kind for b in spec.inits], init_blocks),
+        "init_block": arrow_array(init_blocks.astype(np.int32)),
+        "init_index": arrow_array(init_indices),
+        **{f"w{k + 1}_init": arrow_array(w_init[k]) for k in range(8)},
+        **{f"w{k + 1}": arrow_array(result.weights[k]) for k in range(8)},
+        "final_loss": arrow_array(result.final_loss),
+        "min_loss": arrow_array(result.min_loss),
+        "first_step_below_tol": arrow_array(first_hit, valid=first_hit >= 0),
+        "overflow": arrow_array(~finite),
+        "loss": pa.ListArray.from_arrays(offsets, arrow_array(result.loss.reshape(-1)), type=loss_type),
+    }
+    return pa.Table.from_arrays([arrays[name] for name in COLUMN_NAMES], schema=table_schema)

@@ -1,0 +1,40 @@
+"""The model's conventions (docs/model.md): the course's values, the step table's columns, the
+steps a loss curve records. Plain Python: importing this module loads nothing.
+"""
+
+#: docs/model.md "The default scenario": the course's inputs, targets and initial weights.
+COURSE_INPUTS = (0.05, 0.1)
+COURSE_TARGETS = (0.5, 0.5)
+COURSE_WEIGHTS = (0.15, 0.2, 0.25, 0.3, 0.4, 0.45, 0.5, 0.55)
+
+#: The float types every kernel is compiled for.
+DTYPES = ("float64", "float32")
+
+#: E_total below this counts as reached (``first_step_below_tol``), unless a spec says otherwise.
+DEFAULT_TOLERANCE = 1e-4
+
+#: docs/model.md "The step table": its 31 columns, in order.
+TABLE_COLUMNS = (
+    "t1 t2 i1 i2 w1 w2 w3 w4 h1 a_h1 h2 a_h2 w5 w6 w7 w8 o1 a_o1 o2 a_o2 E1 E2 E_total "
+    "dE_dw1 dE_dw2 dE_dw3 dE_dw4 dE_dw5 dE_dw6 dE_dw7 dE_dw8"
+).split()
+
+
+def n_recorded(steps, record_every):
+    """How many E_total values a run's loss curve keeps (the length of ``recorded_steps``)."""
+    if record_every == 0:
+        return 1
+    return steps // record_every + 1 + (steps % record_every != 0)
+
+
+def recorded_steps(steps, record_every):
+    """Steps whose E_total a run's loss curve keeps: 0, k, 2k, … and always ``steps``
+    (docs/model.md "The loss curve"); ``record_every == 0`` keeps the final step only."""
+    import numpy as np
+
+    if record_every == 0:
+        return np.array([steps], dtype=np.int64)
+    kept = np.arange(0, steps + 1, record_every, dtype=np.int64)
+    if kept[-1] != steps:
+        kept = np.append(kept, np.int64(steps))
+    return kept
