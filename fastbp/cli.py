@@ -52,7 +52,7 @@ def build_parser():
     table = commands.add_parser(
         "table",
         help="the spreadsheet's 31-column step table",
-        description="The SPEC's step table: one row per step, 31 columns.",
+        description="The step table (docs/model.md): one row per step, 31 columns.",
     )
     table.add_argument("--lr", required=True, help="learning rate (a finite number)")
     table.add_argument("--steps", required=True, help="number of rows (steps 0 … N − 1), >= 0")

@@ -25,7 +25,7 @@ arithmetic. Then e**r:
 rounded σ(x). Where σ saturates towards 1 (e**−x ≪ 1), exp's last-bit error is far below the
 rounding of 1 + e**−x, which therefore gives the same double as with libm's exp except at rare
 near-ties (odds about e**−x): that keeps the (1 − a) of the gradients, a cancellation, faithful
-to the spreadsheet. That meets the SPEC's budget (its reference-figure section: an exp within about
+to the spreadsheet. That meets the model's accuracy budget (docs/model.md "Accuracy": an exp within about
 1 ulp keeps every loss curve inside 1e-12 relative); ``tests/test_fastmath.py`` measures it
 against 40-digit decimal.
 

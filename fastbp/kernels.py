@@ -53,7 +53,7 @@ _ROW = tuple(np.uint64(row * BLOCK) for row in range(_STATE_ROWS))
 
 @njit(inline="always")
 def _block_update(state, steps_not_below, i1, i2, t1, t2, tol):
-    """One gradient step (SPEC "Update") for every run of a block, plus its summaries.
+    """One gradient step (docs/model.md "Update and steps") for every run of a block, plus its summaries.
 
     Three passes over the block, not one: a step is one long dependency chain per run (exp,
     divide, exp, divide, backward), and a short loop body of independent runs lets the CPU keep
@@ -201,7 +201,7 @@ def _train_kernel(
 
 
 def train(w_init, lr, inputs, targets, steps, record_every=0, tolerance=DEFAULT_TOLERANCE):
-    """Train R independent runs for ``steps`` SPEC steps each.
+    """Train R independent runs for ``steps`` steps each (docs/model.md).
 
     w_init: (8, R) float32 or float64 initial weights, rows w1..w8; lr: (R,) learning rates.
     inputs (i1, i2) and targets (t1, t2) are shared by all runs. Computes in w_init's dtype.
@@ -303,7 +303,7 @@ def _step_table_kernel(i1, i2, t1, t2, weights, lr, out):
 
 
 def step_table_array(lr, steps, inputs, targets, weights, dtype=np.float64):
-    """(steps, 31) array of the SPEC's step table: row k = weights before update k."""
+    """(steps, 31) array of the step table (docs/model.md): row k = weights before update k."""
     dtype = np.dtype(dtype)
     out = np.empty((steps, len(TABLE_COLUMNS)), dtype=dtype)
     w = np.asarray(weights, dtype=dtype)

@@ -1,4 +1,4 @@
-"""The SPEC's network for one run, in the SPEC's own names.
+"""The model (docs/model.md) for one run, in its own names.
 
 2 inputs → 2 hidden sigmoid units (w1…w4) → 2 output sigmoid units (w5…w8), no biases,
 E_total = ½(t1 − a_o1)² + ½(t2 − a_o2)², plain gradient descent. Every kernel and the step
@@ -15,7 +15,7 @@ from fastbp.fastmath import fma, like, sigmoid
 
 @njit(inline="always")
 def hidden_layer(i1, i2, w1, w2, w3, w4):
-    """SPEC "Forward pass", hidden units: returns h1, a_h1, h2, a_h2."""
+    """docs/model.md "Forward pass and loss", hidden units: returns h1, a_h1, h2, a_h2."""
     # a*b + c*d as fma(a, b, c*d): one rounding fewer than the spreadsheet, the same on every CPU.
     h1 = fma(w1, i1, w2 * i2)
     h2 = fma(w3, i1, w4 * i2)
@@ -24,7 +24,7 @@ def hidden_layer(i1, i2, w1, w2, w3, w4):
 
 @njit(inline="always")
 def output_layer(w5, w6, w7, w8, a_h1, a_h2):
-    """SPEC "Forward pass", output units: returns o1, a_o1, o2, a_o2."""
+    """docs/model.md "Forward pass and loss", output units: returns o1, a_o1, o2, a_o2."""
     o1 = fma(w5, a_h1, w6 * a_h2)
     o2 = fma(w7, a_h1, w8 * a_h2)
     return o1, sigmoid(o1), o2, sigmoid(o2)
@@ -32,14 +32,14 @@ def output_layer(w5, w6, w7, w8, a_h1, a_h2):
 
 @njit(inline="always")
 def forward(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8):
-    """SPEC "Forward pass": returns h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2."""
+    """docs/model.md "Forward pass and loss": returns h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2."""
     h1, a_h1, h2, a_h2 = hidden_layer(i1, i2, w1, w2, w3, w4)
     return (h1, a_h1, h2, a_h2) + output_layer(w5, w6, w7, w8, a_h1, a_h2)
 
 
 @njit(inline="always")
 def loss(t1, t2, a_o1, a_o2):
-    """SPEC "loss": returns E1, E2, E_total."""
+    """docs/model.md "Forward pass and loss": returns E1, E2, E_total."""
     half = like(a_o1, 0.5)
     E1 = half * ((t1 - a_o1) * (t1 - a_o1))
     E2 = half * ((t2 - a_o2) * (t2 - a_o2))
@@ -48,7 +48,7 @@ def loss(t1, t2, a_o1, a_o2):
 
 @njit(inline="always")
 def backward(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2):
-    """SPEC "Backward pass": returns dE_dw1 … dE_dw8, all from the same forward values."""
+    """docs/model.md "Backward pass": returns dE_dw1 … dE_dw8, all from the same forward values."""
     one = like(a_o1, 1.0)
     # δ of each output unit: ∂E/∂o = (a_o − t) · σ'(o)
     delta_o1 = (a_o1 - t1) * a_o1 * (one - a_o1)
@@ -71,7 +71,7 @@ def backward(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2):
 
 @njit(inline="always")
 def update(w1, w2, w3, w4, w5, w6, w7, w8, g1, g2, g3, g4, g5, g6, g7, g8, lr):
-    """SPEC "Update": w ← w − lr · ∂E/∂w for every weight at once (fused: one rounding)."""
+    """docs/model.md "Update and steps": w ← w − lr · ∂E/∂w for every weight at once (fused: one rounding)."""
     return (
         fma(-lr, g1, w1),
         fma(-lr, g2, w2),

@@ -1,10 +1,10 @@
-"""An independent, plainly written float64 reference for the SPEC (../shared/SPEC.md).
+"""An independent, plainly written float64 reference for the model (docs/model.md).
 
-This module imports nothing from fastbp: only ``math``.  It is written to be read next to the
-SPEC, in the SPEC's own names, one run at a time, with ``math.exp``.  Tests compare the
+This module imports nothing from fastbp: only ``math``.  It is written to be read next to
+docs/model.md, in the model's own names, one run at a time, with ``math.exp``.  Tests compare the
 package against it.
 
-Conventions (SPEC, "The step table"):
+Conventions (docs/model.md, "The step table" and "The loss curve"):
   * ``step_row`` evaluates one row: forward pass, loss and backward pass at the given weights.
   * ``step_table`` row k holds the weights *before* update k and everything computed from them;
     a table of N steps has N rows (steps 0 .. N-1).
@@ -14,7 +14,7 @@ Conventions (SPEC, "The step table"):
 
 import math
 
-# Tolerances, named once.  The SPEC says: the spreadsheet keeps 15 significant digits, compare
+# Tolerances, named once.  docs/model.md "Accuracy": the spreadsheet keeps 15 significant digits, compare
 # with a relative tolerance of 1e-12; an exp within about 1 ulp keeps every loss curve inside
 # 1e-12 relative of the exact-exp curve.
 RTOL_FLOAT64 = 1e-12
@@ -29,7 +29,7 @@ FD_STEP = 1e-6
 FD_RTOL = 1e-6
 FD_ATOL = 1e-9
 
-# The SPEC's column names, in the SPEC's order.
+# The step table's column names, in its order (docs/model.md "The step table").
 COLUMNS = (
     "t1",
     "t2",
@@ -82,7 +82,7 @@ def sigma(x):
 def step_row(i1, i2, t1, t2, w, wrong_hidden_trap=False):
     """Forward pass, loss and backward pass at weights w = (w1, ..., w8).
 
-    Returns a dict of the SPEC's 31 columns.
+    Returns a dict of the step table's 31 columns.
 
     ``wrong_hidden_trap=True`` reproduces the known mistake of several public copies of the
     spreadsheet: dE/dw3 and dE/dw4 computed with a_h1(1 − a_h1) instead of a_h2(1 − a_h2).

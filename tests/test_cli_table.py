@@ -141,7 +141,7 @@ def markdown_rows(text):
 
 
 def test_markdown_header_is_the_spec_columns(capsys):
-    """SPEC: "31 columns, in this order ... In files and on the command line the names are ..."."""
+    """docs/model.md "The step table": "31 columns, in this order ... In files and on the command line the names are ..."."""
     code = run(["table", "--lr", "2.0", "--steps", "3", "--format", "markdown"])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -155,7 +155,7 @@ def test_markdown_rows(steps, capsys):
     assert code == 0, err
     rows = markdown_rows(out)
     header = rows[0]
-    # every SPEC name, in SPEC order (exactness of the header is the test above)
+    # every column name, in the table's order (exactness of the header is the test above)
     assert [h for h in header if h in COLUMNS] == list(COLUMNS)
     # separator row: dashes (optionally with alignment colons)
     assert len(rows[1]) == len(header)

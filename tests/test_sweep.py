@@ -12,7 +12,7 @@ Tolerances (float64), with E_k the reference loss curve:
   course and uniform [-2, 2] weights stays within 1.5e-14 of this bound's scale (a 70x margin);
   an off-by-one recorded step, a wrong gradient or float32 arithmetic is off by > 1e-9.
   (model.py's fused multiply-adds round once where the reference rounds twice: the same size.)
-* The SPEC's pointwise promise (1e-12 relative at every step, no floor) is tested where it
+* The model's pointwise promise (docs/model.md "Accuracy") (1e-12 relative at every step, no floor) is tested where it
   holds: the course runs of the report lrs (88 steps) and targets 0.01/0.99 (200 steps)
   measure <= 8e-14. Where losses fall below ~1e-8 it cannot hold for any exp that is not
   bit-identical to the reference's; that test is kept, marked xfail (strict).
@@ -255,7 +255,7 @@ def test_float64_runs_equal_the_reference_loop(targets, mixed64, tmp_path):
     ids=["course-report", "course-other-edition", "other-edition-random"],
 )
 def test_float64_curves_are_pointwise_1e12_relative(targets, inits, steps, tmp_path):
-    """The SPEC's promise, no floor, where the losses stay well above the cancellation regime."""
+    """The pointwise promise (docs/model.md "Accuracy"), no floor, where the losses stay well above the cancellation regime."""
     lrs = sorted(set(REPORT_LRS) | ({0.01, 5.0, 10.0} if targets == OTHER_TARGETS else set()))
     spec = {"steps": steps, "lr": lrs, "network": {"targets": list(targets)}, "init": inits}
     sweep(spec, tmp_path / "d")
@@ -282,7 +282,7 @@ def test_float64_curves_pointwise_down_to_tiny_losses(tmp_path):
 
 
 def test_spec_reference_figures_through_a_sweep(tmp_path):
-    """SPEC "Reference figures": lr 2.0, rows 0..2 (E_total at steps 0, 1, 2; weights after 2)."""
+    """docs/model.md "Reference figures": lr 2.0, rows 0..2 (E_total at steps 0, 1, 2; weights after 2)."""
     sweep({"steps": 2, "lr": 2.0, "init": [{"kind": "course"}]}, tmp_path / "d")
     (row,) = rows(read(tmp_path / "d"))
     figures = [0.0141813779378917, 0.0125952857792617, 0.0111684978953598]

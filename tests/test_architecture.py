@@ -1,0 +1,76 @@
+"""docs/ARCHITECTURE.md stays true: its import graph is the code's, and the layers point one way.
+
+The graph is read from the source with ``ast`` (module-level and function-level imports alike:
+a lazy import is still a dependency), and compared with the ``imports`` block of the page.
+"""
+
+import ast
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "fastbp"
+MAX_LINES = 450
+
+
+def module_name(path):
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def real_graph():
+    graph = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"fastbp.{a.name}" for a in node.names] if node.module == "fastbp" else [node.module]
+            else:
+                continue
+            imported |= {name for name in names if name.startswith("fastbp")}
+        name = module_name(path)
+        graph[name] = sorted(imported - {name})
+    return graph
+
+
+def documented_graph():
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    block = re.search(r"```imports\n(.*?)```", text, re.S).group(1)
+    graph = {}
+    for line in block.strip().splitlines():
+        module, _, imports = line.partition(":")
+        graph[qualified(module)] = sorted(qualified(m) for m in imports.split(",") if m.strip())
+    return graph
+
+
+def qualified(short):
+    """``spec`` → ``fastbp.spec``; ``fastbp`` (the package itself) stays."""
+    short = short.strip()
+    return short if short == "fastbp" else f"fastbp.{short}"
+
+
+def test_the_documented_import_graph_is_the_real_one():
+    documented, real = documented_graph(), real_graph()
+    assert sorted(documented) == sorted(real), "modules listed in docs/ARCHITECTURE.md differ from fastbp/"
+    wrong = {m: (documented[m], real[m]) for m in real if documented[m] != real[m]}
+    assert not wrong, f"docs/ARCHITECTURE.md says (documented, real): {wrong}"
+
+
+def test_layers_point_one_way():
+    """A module imports only modules of lower layers (the page's layer table), never upwards."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    layers = {}
+    for number, modules in re.findall(r"^\| (\d+) \| ([^|]+) \|", text, re.M):
+        for module in re.findall(r"`([\w.]+)`", modules):
+            layers[qualified(module)] = int(number)
+    graph = real_graph()
+    assert set(layers) == set(graph), set(layers) ^ set(graph)
+    upward = [(m, i) for m, imports in graph.items() for i in imports if layers[i] >= layers[m]]
+    assert not upward, f"imports that do not point down a layer: {upward}"
+
+
+def test_no_module_is_a_catch_all():
+    sizes = {module_name(p): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert max(sizes.values()) <= MAX_LINES, {m: n for m, n in sizes.items() if n > MAX_LINES}
