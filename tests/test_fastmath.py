@@ -160,6 +160,10 @@ def test_exp_and_sigmoid_loops_vectorise():
             assert "masked.gather" not in llvm  # no table lookups
 
 
-def test_python_fallbacks_match_math():
-    assert exp(1.5) == math.exp(1.5)
-    assert sigmoid(0.3) == 1.0 / (1.0 + math.exp(-0.3))
+def test_python_fallbacks_are_exp_and_the_sigmoid():
+    """Outside compiled code exp and sigmoid are plain Python: the same functions, within the
+    same budgets of correctly rounded values, and σ at the SPEC's step 0 (h1 = 0.0275)."""
+    x = _samples(np.float64, -700.0, 700.0, n=400, seed=2)
+    assert max(ulp_error(exp(v), exact_exp(v), np.float64) for v in x) <= EXP_MAX_ULP[np.float64]
+    assert max(ulp_error(sigmoid(v), exact_sigmoid(v), np.float64) for v in x) <= SIGMOID_MAX_ULP
+    assert sigmoid(0.15 * 0.05 + 0.2 * 0.1) == pytest.approx(0.5068745667645342, rel=1e-12, abs=0)
