@@ -9,8 +9,10 @@ Outside the normal range exp flushes tiny results to 0 (documented in fastmath).
 
 import decimal
 import math
+import re
 from fractions import Fraction
 
+import numba
 import numpy as np
 import pytest
 from numba import njit
@@ -147,19 +149,88 @@ def test_pade_approximant_is_accurate_on_the_reduced_range():
     assert worst > bound / 1e4  # an approximation, not the identity
 
 
-def test_exp_and_sigmoid_loops_vectorise():
+# Compiled code, read for properties rather than text. LLVM renames blocks (``vector.body``),
+# reorders instructions, changes vector widths and unrolls differently from one version to the
+# next with no change in behaviour; what fastmath guarantees does not change: arithmetic on
+# <N x float> vectors, no table lookups (which a vector loop turns into gathers) and no libm exp
+# (LLVM vectorises a loop of ``llvm.exp`` calls too, into one libm call per lane, so a vector loop
+# alone does not show it). ``test_kernels.py`` reads the training kernel with the same patterns.
+
+
+def ir_element_type(dtype):
+    return {np.float64: ("double", 64), np.float32: ("float", 32)}[dtype]
+
+
+def vector_lanes(ir, dtype):
+    """The lane counts N of ``dtype`` arithmetic (fmul, fadd, fsub, fdiv, llvm.fma) on <N x T> vectors."""
+    name, bits = ir_element_type(dtype)
+    pattern = rf"\b(?:fmul|fadd|fsub|fdiv)(?: \w+)* <(\d+) x {name}>|@llvm\.fma\.v(\d+)f{bits}\b"
+    return [int(a or b) for a, b in re.findall(pattern, ir)]
+
+
+def divisions(ir, dtype):
+    """(vector lane counts, number of scalar) of the ``dtype`` divisions in ``ir``."""
+    name, _ = ir_element_type(dtype)
+    vector = [int(n) for n in re.findall(rf"\bfdiv(?: \w+)* <(\d+) x {name}>", ir)]
+    return vector, len(re.findall(rf"\bfdiv(?: \w+)* {name} ", ir))
+
+
+def gathers(ir, asm):
+    """Gather instructions: LLVM's masked/VP gather intrinsics, x86's vgather*/vpgather*."""
+    return re.findall(r"@llvm\.[\w.]*gather[\w.]*", ir) + re.findall(r"\bv\w*gather\w*", asm)
+
+
+def libm_exp_calls(ir):
+    """Calls to an exp outside fastmath: LLVM's exp intrinsics (a libm call per lane), libm, SVML."""
+    return re.findall(r"@\"?(?:llvm\.exp2?\.[\w.]+|exp2?f?|__svml_exp\w*)\b", ir)
+
+
+def compiled(function, *args):
+    """The optimised LLVM IR and the assembly of ``function`` compiled for ``args`` (calls it once)."""
+    function(*args)
+    signature = tuple(numba.typeof(a) for a in args)
+    return function.inspect_llvm(signature), function.inspect_asm(signature)
+
+
+def assert_vector_loop(function, dtype, *args):
+    """``function``'s loop is SIMD code in ``dtype``, with no gathers and no libm exp."""
+    ir, asm = compiled(function, *args)
+    assert max(vector_lanes(ir, dtype), default=1) >= 2, f"{function.__name__}: no vector arithmetic"
+    assert not gathers(ir, asm), f"{function.__name__}: gathers {gathers(ir, asm)[:3]}"
+    assert not libm_exp_calls(ir), f"{function.__name__}: calls {libm_exp_calls(ir)[:3]}"
+    return ir
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("function", [_apply_exp, _apply_sigmoid], ids=["exp", "sigmoid"])
+def test_exp_and_sigmoid_loops_vectorise(function, dtype):
     """Plain arithmetic is the point of fastmath: a loop over it must become SIMD code."""
-    for dtype in (np.float64, np.float32):
-        x = np.zeros(64, dtype=dtype)
-        _apply_exp(x, np.empty_like(x))
-        _apply_sigmoid(x, np.empty_like(x))
-    for function in (_apply_exp, _apply_sigmoid):
-        for signature in function.signatures:
-            llvm = function.inspect_llvm(signature)
-            assert "vector.body" in llvm
-            assert "masked.gather" not in llvm  # no table lookups
+    x = np.linspace(-5, 5, 64).astype(dtype)
+    ir = assert_vector_loop(function, dtype, x, np.empty_like(x))
+    # Its divisions (float64's Padé quotient, the sigmoid's 1 / (1 + e)) are among the vector
+    # operations; float32's exp is a polynomial, with no division at all.
+    vector, _scalar = divisions(ir, dtype)  # the loop's scalar remainder keeps scalar ones
+    has_division = function is _apply_sigmoid or dtype is np.float64
+    assert (max(vector, default=1) >= 2) == has_division
 
 
-def test_python_fallbacks_match_math():
-    assert exp(1.5) == math.exp(1.5)
-    assert sigmoid(0.3) == 1.0 / (1.0 + math.exp(-0.3))
+@njit(error_model="numpy")
+def _apply_libm_sigmoid(x, out):
+    for i in range(x.shape[0]):
+        out[i] = 1.0 / (1.0 + math.exp(-x[i]))
+
+
+def test_vector_loop_check_rejects_libm_exp():
+    """The check has teeth: the sigmoid on math.exp is rejected, though LLVM vectorises its loop."""
+    x = np.linspace(-5, 5, 64)
+    with pytest.raises(AssertionError, match="calls"):
+        assert_vector_loop(_apply_libm_sigmoid, np.float64, x, np.empty_like(x))
+
+
+def test_python_fallbacks_are_exp_and_the_sigmoid():
+    """Outside compiled code exp and sigmoid are plain Python: the same functions, within the
+    same budgets of correctly rounded values, and σ at the SPEC's step 0 (h1 = 0.0275)."""
+    x = _samples(np.float64, -700.0, 700.0, n=400, seed=2)
+    assert max(ulp_error(exp(v), exact_exp(v), np.float64) for v in x) <= EXP_MAX_ULP[np.float64]
+    assert max(ulp_error(sigmoid(v), exact_sigmoid(v), np.float64) for v in x) <= SIGMOID_MAX_ULP
+    assert sigmoid(0.15 * 0.05 + 0.2 * 0.1) == pytest.approx(0.5068745667645342, rel=1e-12, abs=0)
