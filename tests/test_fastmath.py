@@ -1,6 +1,6 @@
 """fastmath's exp and sigmoid against correctly rounded values (Python's decimal at 40 digits).
 
-The SPEC's reference-figure section sets the budget: an exp within about 1 ulp keeps every loss
+docs/model.md "Accuracy" sets the budget: an exp within about 1 ulp keeps every loss
 curve inside 1e-12 relative (float64's Padé exp: 1.5 ulp allowed, 1.3 measured). The sigmoid
 1 / (1 + exp(−x)) adds two roundings (the add and the division) to exp's error, which passes
 through whole where σ(x) ≈ exp(x): 2.5 ulp allowed.
@@ -229,7 +229,7 @@ def test_vector_loop_check_rejects_libm_exp():
 
 def test_python_fallbacks_are_exp_and_the_sigmoid():
     """Outside compiled code exp and sigmoid are plain Python: the same functions, within the
-    same budgets of correctly rounded values, and σ at the SPEC's step 0 (h1 = 0.0275)."""
+    same budgets of correctly rounded values, and σ at the model's step 0 (h1 = 0.0275)."""
     x = _samples(np.float64, -700.0, 700.0, n=400, seed=2)
     assert max(ulp_error(exp(v), exact_exp(v), np.float64) for v in x) <= EXP_MAX_ULP[np.float64]
     assert max(ulp_error(sigmoid(v), exact_sigmoid(v), np.float64) for v in x) <= SIGMOID_MAX_ULP

@@ -1,19 +1,19 @@
-"""fastbp.step_table against the SPEC (../shared/SPEC.md) and the plain reference in reference.py.
+"""fastbp.step_table against the model (docs/model.md) and the plain reference in reference.py.
 
 Tolerances:
-  * RTOL_FLOAT64 = 1e-12 relative, as the SPEC prescribes for its spreadsheet figures and for
+  * RTOL_FLOAT64 = 1e-12 relative, as docs/model.md prescribes for its spreadsheet figures and for
     loss curves computed with an exp within ~1 ulp.
   * Cell-by-cell comparisons use |pkg - ref| <= RTOL_FLOAT64 * (|ref| + column scale), the
     column scale being the largest |value| that column takes in the run.  Justification: most
     columns are formed by a cancellation that can pass through (or land on) zero -- weights
     crossing zero, h = w*i + w*i, o = w*a + w*a, E = ½(t - a)², the gradients (a - t)·... .
-    Near such a zero a 1-ulp difference in exp (which the SPEC allows) is an absolute error of
+    Near such a zero a 1-ulp difference in exp (which docs/model.md allows) is an absolute error of
     ~1e-16 of the column's size and an unbounded *relative* error (a converged run can reach
     E1 = 0 exactly, and then the pure relative test divides by zero).  Perturbing every exp of
     the reference by ±1 ulp at random keeps every cell within 1e-13 of this bound (measured
     over lr 0.1..20, 100 steps, random inputs/targets/weights), a 10x margin.  A wrong formula,
     a row off by one step or float32 arithmetic is off by >1e-8 of the column scale.
-  * The SPEC's own promise -- whole loss curves (E_total) within 1e-12 *relative* -- is tested
+  * The model's own promise -- whole loss curves (E_total) within 1e-12 *relative* -- is tested
     separately without any floor, for the course scenarios.
 """
 
@@ -92,15 +92,23 @@ def random_scenario(seed, wide=False):
 # Shape and schema
 
 
-# The SPEC's step-table names, as its "The step table" section writes them (31 columns).
-SPEC_COLUMN_NAMES = """t1 t2 i1 i2 w1 w2 w3 w4 h1 a_h1 h2 a_h2 w5 w6 w7 w8 o1 a_o1 o2 a_o2 E1 E2 E_total
-dE_dw1 dE_dw2 dE_dw3 dE_dw4 dE_dw5 dE_dw6 dE_dw7 dE_dw8""".split()
+def model_page_column_names():
+    """The step table's names as docs/model.md "The step table" writes them (its code block)."""
+    import pathlib
+    import re
+
+    page = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "model.md").read_text()
+    section = page[page.index("## The step table") :]
+    return re.search(r"```\n(t1 t2 .*?)```", section, re.S).group(1).split()
+
+
+SPEC_COLUMN_NAMES = model_page_column_names()
 
 
 def test_schema_names_order_dtype_rows():
     table = call_table(2.0, STEPS)
     assert isinstance(table, pa.Table)
-    # against the SPEC's text, not reference.COLUMNS: the package and the reference could drift together
+    # against the model page's text, not reference.COLUMNS: the package and the reference could drift together
     assert table.column_names == SPEC_COLUMN_NAMES
     assert table.num_columns == 31
     for field in table.schema:
@@ -132,7 +140,7 @@ def test_parameters_pass_through_to_constant_columns():
 
 
 # --------------------------------------------------------------------------------------------
-# The SPEC's spreadsheet figures (lr = 2.0, course values)
+# The spreadsheet's figures (docs/model.md "Reference figures") (lr = 2.0, course values)
 
 SPEC_FIGURES = [
     # row, E_total, w1, w5, w8
@@ -190,7 +198,7 @@ def test_every_cell_matches_reference_course(lr, targets):
     "lr,targets", [(lr, t) for t in (COURSE_TARGETS, OTHER_EDITION_TARGETS) for lr in REPORT_LRS]
 )
 def test_loss_curve_relative_1e12_course(lr, targets):
-    """The SPEC's promise, with no absolute floor: E_total at every step within 1e-12 relative."""
+    """The pointwise promise, with no absolute floor: E_total at every step within 1e-12 relative."""
     got = columns_of(call_table(lr, STEPS + 1, COURSE_INPUTS, targets, COURSE_WEIGHTS))["E_total"]
     want = np.array(ref.loss_curve(lr, STEPS, COURSE_INPUTS, targets, COURSE_WEIGHTS))
     rel = np.abs(got - want) / np.abs(want)
