@@ -102,6 +102,18 @@ def build_parser():
     plot.add_argument("dataset", help="the dataset directory written by fastbp sweep")
     plot.add_argument("--out", required=True, help="directory for the figures")
     plot.add_argument("--format", default="png", help="png (default), svg or pdf")
+    plot.add_argument(
+        "--partial",
+        action="store_true",
+        help="draw an incomplete dataset's sound shards (the figures say so)",
+    )
+
+    check = commands.add_parser(
+        "check",
+        help="is a dataset complete and sound?",
+        description="Check a sweep dataset from its shards' footers: complete, incomplete or damaged.",
+    )
+    check.add_argument("dataset", help="the dataset directory (or URL) written by fastbp sweep")
     return parser
 
 
@@ -121,6 +133,8 @@ def main(argv=None):
             return _table(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "check":
+            return _check(args)
         return _plot(args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
@@ -253,7 +267,24 @@ def _sweep(args):
 def _plot(args):
     from fastbp.plots import plot_dataset
 
-    written = plot_dataset(args.dataset, args.out, fmt=args.format)
+    written = plot_dataset(args.dataset, args.out, fmt=args.format, partial=args.partial)
     for path in written:
         print(path)
     return 0
+
+
+def _check(args):
+    """Exit 0 when the dataset is complete and sound, 1 when it is incomplete or damaged."""
+    from fastbp.reading import check
+
+    report = check(args.dataset)
+    print(f"{report.path}: {report.summary()}")
+    for name, why in report.damaged:
+        print(f"  damaged: {name}: {why}")
+    for name in report.extra:
+        print(f"  beyond the grid: {name}")
+    for first, last in report.missing_ranges()[:20]:
+        print(f"  missing: runs {first:,}–{last:,}")
+    if not report.complete:
+        print("  (run the same fastbp sweep command again to compute what is missing)")
+    return 0 if report.complete else 1

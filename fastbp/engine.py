@@ -5,6 +5,8 @@ the temporaries of killed writers and hands the missing shards to a backend
 (``fastbp.backends``): ``threads`` in this process, ``dask`` as Dask tasks.
 """
 
+import sys
+
 from fastbp import backends
 from fastbp.errors import SpecError
 from fastbp.shards import default_shard_size
@@ -41,6 +43,7 @@ def sweep(
     shard_size = spec.shard_size or default_shard_size(spec)
     dataset = storage.open_dataset(out, spec, shard_size, overwrite=overwrite, filesystem=filesystem)
     dataset.remove_temporaries()
+    dataset.verify_for_resume(notify=_notify)
     try:
         return executor.run(
             spec,
@@ -55,3 +58,7 @@ def sweep(
     except SpecError:
         dataset.discard()  # e.g. no scheduler at --address: leave nothing this call created
         raise
+
+
+def _notify(line):
+    print(line, file=sys.stderr, flush=True)

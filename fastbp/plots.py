@@ -102,6 +102,8 @@ def _subtitle(summary):
     parts.append(f"{summary.metadata.get('steps', int(summary.steps[-1])):,} steps")
     if summary.metadata.get("dtype"):
         parts.append(summary.metadata["dtype"])
+    if summary.n_runs_spec > summary.n_runs:  # a partial view says so on every figure
+        parts.append(f"PARTIAL: {summary.n_runs:,} of the spec's {summary.n_runs_spec:,} runs")
     return "; ".join(parts)
 
 
@@ -367,12 +369,13 @@ def _save(fig, path, fmt):
     write_atomically(path, write)
 
 
-def plot_dataset(dataset, out, fmt="png", *, filesystem=None):
+def plot_dataset(dataset, out, fmt="png", *, filesystem=None, partial=False):
     """Write the figures of ``dataset`` into the directory ``out``; returns the written paths.
 
     ``fmt``: png (default), svg or pdf. Raises ``SpecError`` before writing anything when the
     format is unknown, ``out`` is a file, or ``dataset`` is missing or not a fastbp dataset
-    (fields ``format``, ``out`` and ``dataset``).
+    (fields ``format``, ``out`` and ``dataset``), and when the dataset is incomplete or damaged
+    unless ``partial`` (then the figures show its sound shards and say how many runs they hold).
     """
     fmt_text = fmt.lower() if isinstance(fmt, str) else fmt
     if fmt_text not in FORMATS:
@@ -382,7 +385,7 @@ def plot_dataset(dataset, out, fmt="png", *, filesystem=None):
         raise SpecError("out", out, "a local directory for the figures")
     if os.path.exists(out) and not os.path.isdir(out):
         raise SpecError("out", out, "a directory for the figures (this path is a file)")
-    summary = summarise(dataset, filesystem=filesystem)
+    summary = summarise(dataset, filesystem=filesystem, partial=partial)
     figures = make_figures(summary)
     os.makedirs(out, exist_ok=True)
     written = []

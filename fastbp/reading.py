@@ -11,14 +11,57 @@ from fastbp.errors import SpecError
 BATCH_VALUES = 2**20
 
 
-def open_for_reading(dataset, needed, filesystem=None):
-    """(pyarrow dataset, path, metadata) of a fastbp dataset holding the columns ``needed``."""
+def open_for_reading(dataset, needed, filesystem=None, partial=False):
+    """(pyarrow dataset, path, metadata, ``verify.Report``) of a fastbp dataset holding the
+    columns ``needed``. An incomplete or damaged dataset is refused unless ``partial``: then
+    the pyarrow dataset holds its sound shards only, and the report says how many runs those are."""
     import pyarrow as pa
     import pyarrow.dataset as ds
+
+    from fastbp import contract
+    from fastbp.errors import DatasetError
+
+    name = "dataset"
+    fs, path, entries = _locate(dataset, filesystem)
+    if not any(_is_shard_file(e.base_name) for e in entries):
+        raise SpecError(name, path, "a fastbp dataset directory (this one holds no Parquet files)")
+    report = check(path, fs)  # from the footers, before any data is trusted
+    if not report.complete and not partial:
+        allowed = (
+            f"a complete dataset; this one is {report.summary()}. Run its sweep again to finish it, "
+            "or ask for a partial view (--partial, partial=True)"
+        )
+        raise DatasetError(name, path, allowed)
+    if not report.sound:
+        raise DatasetError(
+            name, path, f"a dataset with at least one sound shard; this one is {report.summary()}"
+        )
+    try:
+        if report.complete:
+            data = ds.dataset(path, filesystem=fs, format="parquet")
+        else:  # the partial view: sound shards only
+            sound = [f"{path}/{contract.SHARD_NAME.format(s)}" for s in report.sound]
+            data = ds.dataset(sound, filesystem=fs, format="parquet")
+        metadata = contract.metadata_of(data.schema, name, path)
+    except DatasetError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        allowed = f"a directory of fastbp Parquet files ({type(exc).__name__}: {exc})"
+        raise SpecError(name, path, allowed) from None
+    contract.check_columns(data.schema, metadata, needed, name, path)
+    return data, path, metadata, report
+
+
+def _is_shard_file(name):
+    return name.endswith(".parquet") and not name.startswith((".", "_"))
+
+
+def _locate(dataset, filesystem):
+    """(filesystem, path, directory entries) of an existing directory, or a ``SpecError``."""
+    import pyarrow as pa
     import pyarrow.fs as pafs
 
-    from fastbp import contract, storage
-    from fastbp.errors import DatasetError
+    from fastbp import storage
 
     name = "dataset"
     try:
@@ -30,19 +73,50 @@ def open_for_reading(dataset, needed, filesystem=None):
         raise SpecError(name, path, "an existing fastbp dataset directory (this path does not exist)")
     if info.type != pafs.FileType.Directory:
         raise SpecError(name, path, "a fastbp dataset directory (this path is a file)")
-    entries = fs.get_file_info(pafs.FileSelector(path, recursive=False))
-    if not any(e.base_name.endswith(".parquet") and not e.base_name.startswith((".", "_")) for e in entries):
-        raise SpecError(name, path, "a fastbp dataset directory (this one holds no Parquet files)")
+    return fs, path, fs.get_file_info(pafs.FileSelector(path, recursive=False))
+
+
+def check(dataset, filesystem=None, metadata=None):
+    """A ``verify.Report`` on ``dataset``: complete, incomplete (which runs) or damaged (which files).
+
+    The grid comes from ``_manifest.json``, or, for a dataset copied without it, from the spec
+    in the shards' own metadata (``metadata``, read when not given)."""
+    from fastbp import contract, storage, verify
+    from fastbp.errors import DatasetError
+
+    fs, path, entries = _locate(dataset, filesystem)
+    names = {e.base_name for e in entries}
+    if contract.MANIFEST in names:
+        manifest = storage.read_manifest(fs, f"{path}/{contract.MANIFEST}", field="dataset")
+    else:  # copied without its manifest: the grid from the spec in the shards' metadata
+        if not any(_is_shard_file(n) for n in names):
+            raise SpecError(
+                "dataset", path, "a fastbp dataset directory (no _manifest.json, no Parquet files)"
+            )
+        if metadata is None:
+            try:
+                metadata = storage.read_metadata(path, fs)
+            except DatasetError:
+                raise
+            except Exception as exc:  # pyarrow cannot read the files at all
+                allowed = f"a directory of fastbp Parquet files ({type(exc).__name__}: {exc})"
+                raise SpecError("dataset", path, allowed) from None
+        manifest = _grid_from_metadata(metadata, "dataset", path)
+    return verify.check_dataset(fs, path, manifest)
+
+
+def _grid_from_metadata(metadata, field, path):
+    from fastbp.errors import DatasetError
+    from fastbp.shards import default_shard_size
+    from fastbp.spec import parse_spec
+
     try:
-        metadata = storage.read_metadata(path, fs)
-        data = ds.dataset(path, filesystem=fs, format="parquet")
-    except DatasetError:
-        raise
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        allowed = f"a directory of fastbp Parquet files ({type(exc).__name__}: {exc})"
-        raise SpecError(name, path, allowed) from None
-    contract.check_columns(data.schema, metadata, needed, name, path)
-    return data, path, metadata
+        spec = parse_spec(metadata["spec"])
+    except (KeyError, TypeError, SpecError) as exc:
+        raise DatasetError(field, path, f"a fastbp dataset whose metadata holds its spec ({exc})") from None
+    shard_size = spec.shard_size or default_shard_size(spec)
+    n_shards = -(-spec.n_runs // shard_size)
+    return {"spec": metadata["spec"], "n_runs": spec.n_runs, "shard_size": shard_size, "n_shards": n_shards}
 
 
 def batches(data, columns, n_points, filter_=None, batch_values=BATCH_VALUES):

@@ -83,6 +83,7 @@ class Summary:
     lrs: np.ndarray
     families: list
     n_runs: int
+    n_runs_spec: int = 0  # the spec's runs: more than n_runs in a partial view
     course: dict = field(default_factory=dict)  # lr -> E_total of the course run at `steps`
     curves: dict = field(default_factory=dict)  # lr -> {block: Band over steps}
     final: dict = field(default_factory=dict)  # block -> FinalStats
@@ -244,14 +245,17 @@ def summarise(
     bins_per_decade=BINS_PER_DECADE,
     max_points=MAX_POINTS,
     memory_values=MEMORY_VALUES,
+    partial=False,
 ):
     """Everything the figures show, from the dataset's Parquet files (see the module docstring).
 
-    Raises ``SpecError`` (field ``dataset``) when ``dataset`` is not a fastbp dataset.
+    Raises ``SpecError`` (field ``dataset``) when ``dataset`` is not a fastbp dataset, or is
+    incomplete or damaged and ``partial`` is false; with ``partial`` the sound shards are
+    summarised and ``Summary.n_runs_spec`` says how many runs the spec has.
     """
     import pyarrow.dataset as ds
 
-    data, path, metadata = open_for_reading(dataset, NEEDED, filesystem)
+    data, path, metadata, report = open_for_reading(dataset, NEEDED, filesystem, partial=partial)
     recorded = np.asarray(metadata["recorded_steps"], dtype=np.int64)
     n_points = len(recorded)
     tolerance = float(metadata["tolerance"])
@@ -288,7 +292,8 @@ def summarise(
     blocks = sorted({k[1] for k in sizes})
     families = _labels(metadata, blocks)
     kinds = {f.block: f.kind for f in families}
-    summary = Summary(path, metadata, tolerance, recorded[index], floor, lrs, families, sum(sizes.values()))
+    n_runs = sum(sizes.values())
+    summary = Summary(path, metadata, tolerance, recorded[index], floor, lrs, families, n_runs, report.n_runs)
 
     # Pass 2, one chunk of learning rates at a time: curves and final-loss statistics.
     n_bins = math.ceil((math.log10(upper) - math.log10(floor)) * bins_per_decade) + 3

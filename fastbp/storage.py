@@ -55,6 +55,7 @@ class Dataset:
     def __init__(self, filesystem, path, manifest):
         self.filesystem, self.path, self.manifest = filesystem, path, manifest
         self.created = self.made_directory = False
+        self._finished = None  # sound shards, once checked
         self.rename = not _is_object_store(filesystem)  # write under a temporary name, then rename
 
     @property
@@ -72,10 +73,30 @@ class Dataset:
         start = shard * self.shard_size
         return start, min(start + self.shard_size, self.manifest["n_runs"])
 
+    def check(self):
+        """A ``verify.Report`` of the files present now: every shard's footer checked."""
+        from fastbp.verify import check_dataset
+
+        return check_dataset(self.filesystem, self.path, self.manifest)
+
+    def verify_for_resume(self, notify):
+        """Check every present shard; delete the damaged ones (and part files beyond the grid),
+        each reported through ``notify(line)``, so that they are computed again."""
+        report = self.check()
+        for name, why in report.damaged:
+            notify(f"fastbp: {name} is damaged ({why}); computing it again")
+            files.delete_quietly(f"{self.path}/{name}", self.filesystem)
+        for name in report.extra:
+            notify(f"fastbp: {name} lies beyond this spec's {self.n_shards} shards; deleted")
+            files.delete_quietly(f"{self.path}/{name}", self.filesystem)
+        self._finished = set(report.sound)
+        return report
+
     def finished_shards(self):
-        selector = pafs.FileSelector(self.path, recursive=False)
-        names = {info.base_name for info in self.filesystem.get_file_info(selector)}
-        return {s for s in range(self.n_shards) if SHARD_NAME.format(s) in names}
+        """Shards whose files are sound (verified once, then kept up to date by ``write_shard``)."""
+        if self._finished is None:
+            self._finished = set(self.check().sound)
+        return set(self._finished)
 
     def missing_shards(self):
         done = self.finished_shards()
@@ -86,6 +107,8 @@ class Dataset:
             pq.write_table(table, stream, **contract.PARQUET_OPTIONS)
 
         files.write_atomically(self.shard_path(shard), write, filesystem=self.filesystem, rename=self.rename)
+        if self._finished is not None:
+            self._finished.add(shard)
 
     def discard(self):
         """Delete a dataset this call created and that holds no shard yet (a refusal after creation)."""

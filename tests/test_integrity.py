@@ -1,0 +1,126 @@
+"""Issue 14: a dataset is either complete and verified, or says what is missing.
+
+Each kind of damage a user has met: a shard truncated, emptied, filled with garbage, copied over
+another, deleted; a shard of another spec. The rerun reports each bad file by name and computes
+it again, and the dataset then equals a clean run's; ``fastbp check`` names what is wrong;
+``fastbp plot`` refuses an incomplete dataset unless ``--partial``, and then says so.
+"""
+
+import contextlib
+import io
+import shutil
+
+import pyarrow.dataset as ds
+import pytest
+
+import fastbp
+from fastbp.cli import main
+
+SPEC = {
+    "steps": 40,
+    "lr": [0.5, 1.0, 2.0],
+    "record_every": 10,
+    "shard_size": 64,
+    "init": [{"kind": "course"}, {"kind": "uniform", "count": 63}],
+}  # 192 runs in 3 shards of 64
+
+
+def run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def table_of(path):
+    return ds.dataset(str(path), format="parquet").to_table().sort_by("run")
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clean") / "runs"
+    fastbp.sweep(SPEC, path, progress=False)
+    return path
+
+
+@pytest.fixture
+def copy(clean, tmp_path):
+    target = tmp_path / "runs"
+    shutil.copytree(clean, target)
+    return target
+
+
+def truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+DAMAGE = {
+    "truncated": lambda d: truncate(d / "part-000001.parquet"),
+    "emptied": lambda d: (d / "part-000001.parquet").write_bytes(b""),
+    "garbage": lambda d: (d / "part-000001.parquet").write_bytes(b"\x00garbage" * 500),
+    "copied over another": lambda d: shutil.copy(d / "part-000000.parquet", d / "part-000001.parquet"),
+}
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_a_damaged_shard_is_reported_and_computed_again(kind, clean, copy, capsys):
+    DAMAGE[kind](copy)
+    code, out, _ = run(["check", copy])
+    assert code == 1
+    assert "damaged" in out and "part-000001.parquet" in out and "runs 64–127" in out
+    summary = fastbp.sweep(SPEC, copy, progress=False)
+    assert summary.shards_computed == 1
+    assert "part-000001.parquet is damaged" in capsys.readouterr().err
+    assert table_of(copy).equals(table_of(clean))
+    assert run(["check", copy])[0] == 0
+
+
+def test_a_shard_of_another_spec_is_never_accepted(clean, copy, tmp_path):
+    other = tmp_path / "other"
+    fastbp.sweep({**SPEC, "seed": 7}, other, progress=False)
+    shutil.copy(other / "part-000002.parquet", copy / "part-000002.parquet")
+    code, out, _ = run(["check", copy])
+    assert code == 1 and "part-000002.parquet: a shard of another spec" in out
+    fastbp.sweep(SPEC, copy, progress=False)
+    assert table_of(copy).equals(table_of(clean))
+
+
+def test_check_reports_complete_and_missing_ranges(clean, copy):
+    code, out, _ = run(["check", clean])
+    assert code == 0 and "complete: 192 runs in 3 shards" in out
+    (copy / "part-000001.parquet").unlink()
+    code, out, _ = run(["check", copy])
+    assert code == 1 and "incomplete: 64 of 192 runs missing (runs 64–127)" in out
+
+
+def test_check_without_a_manifest_uses_the_shards_own_spec(clean, copy):
+    (copy / "_manifest.json").unlink()
+    assert run(["check", copy])[0] == 0
+    (copy / "part-000002.parquet").unlink()
+    code, out, _ = run(["check", copy])
+    assert code == 1 and "runs 128–191" in out
+
+
+def test_plot_refuses_an_incomplete_dataset_unless_partial(copy, tmp_path):
+    (copy / "part-000002.parquet").unlink()
+    code, _, err = run(["plot", copy, "--out", tmp_path / "figs"])
+    assert code == 2 and err.count("\n") == 1
+    assert "64 of 192 runs missing" in err and "--partial" in err
+    assert not (tmp_path / "figs").exists()
+    code, out, err = run(["plot", copy, "--out", tmp_path / "figs", "--format", "svg"])
+    assert code == 2
+    code, out, err = run(["plot", copy, "--out", tmp_path / "figs", "--format", "svg", "--partial"])
+    assert code == 0, err
+    overview = (tmp_path / "figs" / "overview.svg").read_text()
+    assert "PARTIAL: 128 of the spec" in overview
+
+
+def test_library_readers_refuse_too(copy):
+    from fastbp.errors import SpecError
+    from fastbp.stats import summarise
+
+    (copy / "part-000000.parquet").write_bytes(b"")
+    with pytest.raises(SpecError, match="damaged"):
+        summarise(copy)
+    assert summarise(copy, partial=True).n_runs == 128
