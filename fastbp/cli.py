@@ -92,7 +92,10 @@ def build_parser():
     sweep.add_argument("--overwrite", action="store_true", help="replace a dataset of a different spec")
     sweep.add_argument("--backend", default="threads", help="threads (default) or dask")
     sweep.add_argument("--address", help="with --backend dask: scheduler address (default: a local cluster)")
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--quiet", action="store_true", help="no plan and no progress bar")
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="print the plan (runs, shards, bytes, time) and write nothing"
+    )
 
     plot = commands.add_parser(
         "plot",
@@ -239,6 +242,10 @@ def _sweep(args):
         from fastbp.errors import integer
 
         threads = integer("threads", args.threads, minimum=1)
+    if args.dry_run:
+        the_plan = sweep(args.spec, args.out, threads=threads, backend=args.backend, dry_run=True)
+        print(the_plan.line())
+        return 0
     summary = sweep(
         args.spec,
         args.out,

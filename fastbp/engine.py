@@ -7,7 +7,7 @@ the temporaries of killed writers and hands the missing shards to a backend
 
 import sys
 
-from fastbp import backends
+from fastbp import backends, plan
 from fastbp.errors import SpecError
 from fastbp.shards import default_shard_size
 from fastbp.spec import load_spec
@@ -24,6 +24,7 @@ def sweep(
     address=None,
     client=None,
     filesystem=None,
+    dry_run=False,
 ):
     """Train every run of ``spec`` (TOML path, dict or ``SweepSpec``) into the dataset ``out``.
 
@@ -31,19 +32,35 @@ def sweep(
     skipping finished shards; refuses another spec's dataset unless ``overwrite``. ``threads``:
     Numba threads (default: all cores). ``backend="dask"`` runs the shards as Dask tasks
     (``address`` of a scheduler, or a ``dask.distributed.Client``; default a local cluster).
+    Before it starts it states its plan (runs, run-steps, shards, bytes, estimated time) on
+    stderr when ``progress``; ``dry_run=True`` only returns that ``plan.Plan``, writing nothing.
     Returns a ``SweepSummary``. Raises ``SpecError`` for bad input before anything is written.
     """
     from fastbp import storage
 
+    out = _location(out)
+    for name, value in (("overwrite", overwrite), ("progress", progress), ("dry_run", dry_run)):
+        if not isinstance(value, bool):
+            raise SpecError(name, value, "True or False")
     spec = load_spec(spec)
     if backend not in backends.NAMES:
         raise SpecError("backend", backend, "'threads' or 'dask'")
     executor = backends.get(backend)
     executor.check(threads=threads, address=address, client=client)
     shard_size = spec.shard_size or default_shard_size(spec)
+    n_shards = plan.check_grid(spec, shard_size)
+    if dry_run:
+        done = storage.finished_without_writing(out, spec, filesystem)
+        runs_done = sum(min(shard_size, spec.n_runs - s * shard_size) for s in done)
+        return plan.make_plan(spec, n_shards, shard_size, len(done), runs_done, threads)
     dataset = storage.open_dataset(out, spec, shard_size, overwrite=overwrite, filesystem=filesystem)
     dataset.remove_temporaries()
     dataset.verify_for_resume(notify=_notify)
+    if progress:
+        done = dataset.finished_shards()
+        runs_done = sum(dataset.shard_runs(s)[1] - dataset.shard_runs(s)[0] for s in done)
+        the_plan = plan.make_plan(spec, dataset.n_shards, dataset.shard_size, len(done), runs_done, threads)
+        _notify(the_plan.line())
     try:
         return executor.run(
             spec,
@@ -62,3 +79,15 @@ def sweep(
 
 def _notify(line):
     print(line, file=sys.stderr, flush=True)
+
+
+def _location(out):
+    """``out`` as a non-empty path or URL string, or the refusal."""
+    import os
+
+    if isinstance(out, bytes) or not isinstance(out, (str, os.PathLike)):
+        raise SpecError("out", repr(out), "a directory path or URL (a str or os.PathLike)")
+    text = os.fspath(out)
+    if not text.strip():
+        raise SpecError("out", text, "a directory path or URL (not empty)")
+    return out

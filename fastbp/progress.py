@@ -12,7 +12,10 @@ LOG_EVERY = 10.0
 _WIDTH = 24
 
 
-def _duration(seconds):
+def duration(seconds):
+    """h:mm:ss, or ? when unknown."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return "?"
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
@@ -52,10 +55,10 @@ class Progress:
         left = (self.total - self.done) * self.steps / rate if rate else float("nan")
         filled = int(_WIDTH * self.done / self.total) if self.total else _WIDTH
         bar = "#" * filled + "-" * (_WIDTH - filled)
-        eta = _duration(left) if left == left else "?"
+        eta = duration(left) if left == left else "?"
         return (
             f"[{bar}] {self.done:,}/{self.total:,} runs · {rate / 1e6:,.1f} M run-steps/s · "
-            f"{_duration(elapsed)} elapsed · {eta} left"
+            f"{duration(elapsed)} elapsed · {eta} left"
         )
 
     def draw(self, force=False):

@@ -41,6 +41,8 @@ TOP_KEYS = {
 NETWORK_KEYS = {"inputs", "targets"}
 MAX_RUNS = 2**53  # run numbers stay exact in float64 tools
 MAX_RECORDED_POINTS = 2**21  # per run: a 64-run block of curves stays within 1 GiB
+MAX_LRS = 2**24  # learning rates in one sweep (a 4096 × 4096 map of two rates)
+MAX_SHARDS = 10**6 - 1  # shard files are named part-NNNNNN.parquet
 MAX_STEPS = 2**31 - 1  # the kernels count steps in int32 (as many SIMD lanes as float32)
 
 
@@ -116,6 +118,10 @@ def load_spec(spec):
             raise SpecError("spec", path, "a readable TOML file (file not found)") from None
         except IsADirectoryError:
             raise SpecError("spec", path, "a TOML file, not a directory") from None
+        except UnicodeDecodeError as exc:  # a binary file, or another encoding
+            raise SpecError("spec", path, f"a UTF-8 TOML text file (byte {exc.start} is not UTF-8)") from None
+        except PermissionError:
+            raise SpecError("spec", path, "a readable TOML file (permission denied)") from None
         except tomllib.TOMLDecodeError as exc:
             raise SpecError("spec", path, f"valid TOML ({exc})") from None
         return parse_spec(data)
@@ -252,21 +258,37 @@ def _parse_lr(value):
         kind = kinds[0]
         a, b = number_tuple(f"lr.{kind}", value[kind], 2)
         num = integer("lr.num", value["num"], minimum=1)
+        if num > MAX_LRS:
+            raise SpecError("lr.num", num, f"an integer from 1 to {MAX_LRS:,} (learning rates in one sweep)")
         with np.errstate(over="ignore"):  # an overflowing end is refused below, by value
             lrs = np.logspace(a, b, num) if kind == "logspace" else np.linspace(a, b, num)
         lrs = tuple(float(x) for x in lrs)
         source = {kind: [a, b], "num": num}
-    elif isinstance(value, list):
-        if not value:
-            raise SpecError("lr", value, "at least one learning rate (the grid would be empty)")
-        lrs = tuple(finite_number(f"lr[{k}]", x, positive=True) for k, x in enumerate(value))
+    elif isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        # A TOML array, or in Python any sequence or 1-D array of numbers.
+        if len(value) == 0:
+            raise SpecError("lr", list(value), "at least one learning rate (the grid would be empty)")
+        if len(value) > MAX_LRS:
+            raise SpecError(
+                "lr", f"{len(value):,} values", f"at most {MAX_LRS:,} learning rates in one sweep"
+            )
+        numbers = value.tolist() if isinstance(value, np.ndarray) else value
+        lrs = tuple(finite_number(f"lr[{k}]", x, positive=True) for k, x in enumerate(numbers))
         source = list(lrs)
     else:
         lrs = (finite_number("lr", value, positive=True),)
         source = list(lrs)
+    first_index = {}
     for k, x in enumerate(lrs):
         if not (math.isfinite(x) and x > 0):
             raise SpecError(f"lr[{k}]", x, "a finite number > 0")
+        # A rate twice would train the same runs twice under two run numbers: refused, not merged,
+        # so that run numbering always follows the spec as written.
+        if x in first_index:
+            raise SpecError(
+                f"lr[{k}]", x, f"a learning rate not already in the grid (lr[{first_index[x]}] is {x!r})"
+            )
+        first_index[x] = k
     return source, lrs
 
 

@@ -203,6 +203,21 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
     return dataset
 
 
+def finished_without_writing(out, spec, filesystem=None):
+    """Sound shards of an existing dataset of ``spec`` at ``out`` (empty if none), read-only."""
+    filesystem, path = resolve(out, filesystem)
+    info = filesystem.get_file_info(f"{path}/{MANIFEST}")
+    if info.type != pafs.FileType.File:
+        return set()
+    try:
+        manifest = read_manifest(filesystem, f"{path}/{MANIFEST}")
+    except DatasetError:
+        return set()
+    if canonical_json(manifest["spec"]) != canonical_json(spec.as_dict()):
+        return set()
+    return set(Dataset(filesystem, path, manifest).finished_shards())
+
+
 def _is_ours(name):
     return name == MANIFEST or (name.startswith("part-") and name.endswith(".parquet")) or _is_temporary(name)
 

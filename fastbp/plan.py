@@ -1,0 +1,113 @@
+"""What a sweep is about to do, said before it starts: runs, run-steps, shards, bytes, time.
+
+Nothing here enumerates runs or shards: every figure is arithmetic on the spec, and the time
+comes from this machine's speed measured on a small slice of the same kernel (a few
+milliseconds), so the time to the first line does not grow with the grid.
+"""
+
+from dataclasses import dataclass
+
+from fastbp.errors import SpecError
+
+#: Run-steps of the calibration run (about 3 ms on one modern core).
+CALIBRATION_RUN_STEPS = 2**20
+# Bytes per run outside the curve, before compression: run, lr, init_index, first_step_below_tol
+# (8 each), init_block (4), the init label (about 1, dictionary-encoded), overflow (1/8).
+_FIXED_BYTES = 8 * 4 + 4 + 1
+_VALUE_COLUMNS = 8 + 8 + 2  # w*_init, w*, final_loss, min_loss
+
+
+@dataclass
+class Plan:
+    n_runs: int
+    steps: int
+    n_shards: int
+    shards_to_compute: int
+    runs_to_compute: int
+    bytes_on_disk: int  # an upper bound: before compression
+    run_steps_per_second: float
+
+    @property
+    def run_steps(self):
+        return self.runs_to_compute * self.steps
+
+    @property
+    def seconds(self):
+        return self.run_steps / self.run_steps_per_second if self.run_steps_per_second > 0 else float("nan")
+
+    def line(self):
+        from fastbp.progress import duration
+
+        return (
+            f"fastbp: plan: {self.n_runs:,} runs × {self.steps:,} steps in {self.n_shards:,} shard(s); "
+            f"to compute: {self.runs_to_compute:,} runs ({self.run_steps / 1e6:,.1f} M run-steps) in "
+            f"{self.shards_to_compute:,} shard(s), up to {_size(self.bytes_on_disk)} on disk, about "
+            f"{duration(self.seconds)} at {self.run_steps_per_second / 1e6:,.0f} M run-steps/s (measured here)"
+        )
+
+
+def bytes_per_run(spec):
+    return _FIXED_BYTES + (_VALUE_COLUMNS + spec.n_recorded) * spec.itemsize
+
+
+def check_grid(spec, shard_size):
+    """Refuse a grid whose dataset cannot be represented (too many shard files)."""
+    from fastbp.spec import MAX_SHARDS
+
+    n_shards = -(-spec.n_runs // shard_size)
+    if n_shards > MAX_SHARDS:
+        raise SpecError(
+            "grid",
+            f"{spec.n_runs:,} runs",
+            f"at most {MAX_SHARDS * shard_size:,} runs at {shard_size:,} runs per shard "
+            f"({MAX_SHARDS:,} shard files: part-NNNNNN.parquet)",
+        )
+    return n_shards
+
+
+def make_plan(spec, n_shards, shard_size, shards_done, runs_done, threads=None):
+    runs_to_compute = spec.n_runs - runs_done
+    return Plan(
+        spec.n_runs,
+        spec.steps,
+        n_shards,
+        n_shards - shards_done,
+        runs_to_compute,
+        runs_to_compute * bytes_per_run(spec),
+        measure_speed(spec, threads) if runs_to_compute else 0.0,
+    )
+
+
+def measure_speed(spec, threads=None):
+    """Run-steps per second of this machine's kernel on a small slice of ``spec``'s grid."""
+    import time
+
+    import numba
+    import numpy as np
+
+    from fastbp.kernels import BLOCK, train
+
+    previous = numba.get_num_threads()
+    if threads:
+        numba.set_num_threads(threads)
+    try:
+        runs = min(spec.n_runs, BLOCK * 4 * numba.get_num_threads())
+        steps = max(1, min(spec.steps, CALIBRATION_RUN_STEPS // runs))
+        dtype = np.dtype(spec.dtype)
+        w_init = np.full((8, runs), 0.1, dtype=dtype)
+        lr = np.full(runs, 0.5, dtype=dtype)
+        train(w_init, lr, spec.inputs, spec.targets, 1)  # load the kernel first
+        started = time.perf_counter()
+        train(w_init, lr, spec.inputs, spec.targets, steps)
+        seconds = time.perf_counter() - started
+    finally:
+        numba.set_num_threads(previous)
+    # A short run measures the kernel's start-up as well: a lower bound on the speed.
+    return runs * steps / seconds if seconds > 0 else float("nan")
+
+
+def _size(n):
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
