@@ -94,6 +94,9 @@ def build_parser():
     sweep.add_argument("--address", help="with --backend dask: scheduler address (default: a local cluster)")
     sweep.add_argument("--quiet", action="store_true", help="no plan and no progress bar")
     sweep.add_argument(
+        "--wait", action="store_true", help="wait for another sweep writing into --out to finish"
+    )
+    sweep.add_argument(
         "--dry-run", action="store_true", help="print the plan (runs, shards, bytes, time) and write nothing"
     )
 
@@ -254,6 +257,7 @@ def _sweep(args):
         progress=not args.quiet,
         backend=args.backend,
         address=args.address,
+        wait=args.wait,
     )
     if summary.shards_computed == 0:
         print(

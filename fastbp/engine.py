@@ -25,6 +25,7 @@ def sweep(
     client=None,
     filesystem=None,
     dry_run=False,
+    wait=False,
 ):
     """Train every run of ``spec`` (TOML path, dict or ``SweepSpec``) into the dataset ``out``.
 
@@ -39,7 +40,12 @@ def sweep(
     from fastbp import storage
 
     out = _location(out)
-    for name, value in (("overwrite", overwrite), ("progress", progress), ("dry_run", dry_run)):
+    for name, value in (
+        ("overwrite", overwrite),
+        ("progress", progress),
+        ("dry_run", dry_run),
+        ("wait", wait),
+    ):
         if not isinstance(value, bool):
             raise SpecError(name, value, "True or False")
     spec = load_spec(spec)
@@ -53,8 +59,17 @@ def sweep(
         done = storage.finished_without_writing(out, spec, filesystem)
         runs_done = sum(min(shard_size, spec.n_runs - s * shard_size) for s in done)
         return plan.make_plan(spec, n_shards, shard_size, len(done), runs_done, threads)
-    dataset = storage.open_dataset(out, spec, shard_size, overwrite=overwrite, filesystem=filesystem)
-    dataset.remove_temporaries()
+    dataset = storage.open_dataset(
+        out, spec, shard_size, overwrite=overwrite, filesystem=filesystem, wait=wait, on_wait=_waiting
+    )
+    try:
+        return _run(executor, spec, dataset, out, filesystem, progress, threads, address, client)
+    finally:
+        dataset.close()
+
+
+def _run(executor, spec, dataset, out, filesystem, progress, threads, address, client):
+    dataset.remove_temporaries()  # only the lock holder gets here: never another writer's files
     dataset.verify_for_resume(notify=_notify)
     if progress:
         done = dataset.finished_shards()
@@ -75,6 +90,12 @@ def sweep(
     except SpecError:
         dataset.discard()  # e.g. no scheduler at --address: leave nothing this call created
         raise
+
+
+def _waiting(holder):
+    from fastbp.locking import describe
+
+    _notify(f"fastbp: waiting for the dataset ({describe(holder)})")
 
 
 def _notify(line):

@@ -20,7 +20,7 @@ class SpecError(ValueError):
 
     def renamed(self, field):
         """The same refusal under another name for its field (the CLI's option for it)."""
-        return type(self)(field, self.value, self.allowed)
+        return SpecError(field, self.value, self.allowed)
 
 
 class DatasetError(SpecError):

@@ -56,7 +56,13 @@ class Dataset:
         self.filesystem, self.path, self.manifest = filesystem, path, manifest
         self.created = self.made_directory = False
         self._finished = None  # sound shards, once checked
+        self.lock = None  # the OS lock this process holds on the dataset, where one exists
         self.rename = not _is_object_store(filesystem)  # write under a temporary name, then rename
+
+    def close(self):
+        """Release the dataset for other writers."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def shard_size(self):
@@ -115,8 +121,9 @@ class Dataset:
         if self.created and not self.finished_shards():
             self.remove_temporaries()
             files.delete_quietly(f"{self.path}/{MANIFEST}", self.filesystem)
-            if self.made_directory and not self.filesystem.get_file_info(pafs.FileSelector(self.path)):
-                self.filesystem.delete_dir(self.path)
+            if self.made_directory:
+                self.close()
+                _remove_directory(self.filesystem, self.path)
 
     def remove_temporaries(self):
         """Delete temporary files left by killed writers (never a finished shard)."""
@@ -147,8 +154,16 @@ def kernel_source_stamp():
     return _source_stamp(os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels.py"))
 
 
-def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, field="out"):
-    """Create the dataset for ``spec`` at ``out``, or reopen it to resume.
+def open_dataset(
+    out, spec, shard_size, *, overwrite=False, filesystem=None, field="out", wait=False, on_wait=None
+):
+    """Create the dataset for ``spec`` at ``out``, or reopen it to resume, holding it for one writer.
+
+    On a local filesystem the dataset is locked first (``fastbp.locking``: an OS lock the kernel
+    releases when its holder dies): another sweep that holds it is refused (``DatasetBusy``) or,
+    with ``wait``, waited for; nothing is read, cleaned or written before the lock is held.
+    ``Dataset.close()`` releases it. Elsewhere no lock exists, and shards are trusted only by
+    their spec (``fastbp.verify``).
 
     Refuses (``DatasetError``, nothing written) when ``out`` is a file, holds files that are not a
     fastbp dataset, or holds a dataset of another spec or made by other kernel code (resuming it
@@ -161,6 +176,55 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
     if info.type == pafs.FileType.File:
         raise DatasetError(field, path, "a directory for the dataset (this path is a file)")
     made_directory = info.type == pafs.FileType.NotFound
+    if info.type == pafs.FileType.Directory:  # never drop a lock file into someone else's directory
+        names = {e.base_name for e in filesystem.get_file_info(pafs.FileSelector(path, recursive=False))}
+        if MANIFEST not in names and any(not n.startswith(".") for n in names):
+            raise _foreign(field, path)
+    lock = None
+    if isinstance(filesystem, pafs.LocalFileSystem):
+        from fastbp.locking import lock_dataset
+
+        _create_directory(filesystem, path, field)
+        # Refused here, the directory is left as it is: the sweep that holds it may be using it.
+        lock = lock_dataset(path, field=field, wait=wait, on_wait=on_wait)
+    try:
+        dataset = _open_held(filesystem, path, spec, shard_size, overwrite, field, info, made_directory)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        if made_directory:
+            _remove_directory(filesystem, path)
+        raise
+    dataset.lock = lock
+    return dataset
+
+
+def _foreign(field, path):
+    return DatasetError(
+        field,
+        path,
+        "a new or empty directory, or an existing fastbp dataset (this one holds other files and no _manifest.json)",
+    )
+
+
+def _create_directory(filesystem, path, field):
+    try:
+        filesystem.create_dir(path, recursive=True)
+    except OSError as exc:  # a parent that is a file, no permission …: bad input, not a crash
+        raise DatasetError(field, path, f"a directory that can be created ({exc})") from None
+
+
+def _remove_directory(filesystem, path):
+    """Remove a directory this call made, if it holds nothing but fastbp's lock file."""
+    from fastbp.locking import LOCK_NAME
+
+    entries = filesystem.get_file_info(pafs.FileSelector(path, recursive=False))
+    if all(e.base_name == LOCK_NAME for e in entries):
+        files.delete_quietly(f"{path}/{LOCK_NAME}", filesystem)
+        filesystem.delete_dir(path)
+
+
+def _open_held(filesystem, path, spec, shard_size, overwrite, field, info, made_directory):
     manifest_path = f"{path}/{MANIFEST}"
     if info.type == pafs.FileType.Directory:
         entries = filesystem.get_file_info(pafs.FileSelector(path, recursive=False))
@@ -186,18 +250,13 @@ def open_dataset(out, spec, shard_size, *, overwrite=False, filesystem=None, fie
                 if _is_ours(entry.base_name):
                     files.delete_quietly(entry.path, filesystem)
         elif any(not n.startswith(".") for n in names):
-            raise DatasetError(
-                field,
-                path,
-                "a new or empty directory, or an existing fastbp dataset "
-                "(this one holds other files and no _manifest.json)",
-            )
+            raise _foreign(field, path)
     manifest = new_manifest(spec, shard_size)
+    _create_directory(filesystem, path, field)
     try:
-        filesystem.create_dir(path, recursive=True)
-    except OSError as exc:  # a parent that is a file, no permission …: bad input, not a crash
-        raise DatasetError(field, path, f"a directory that can be created ({exc})") from None
-    _write_json(filesystem, manifest_path, manifest, rename=not _is_object_store(filesystem))
+        _write_json(filesystem, manifest_path, manifest, rename=not _is_object_store(filesystem))
+    except OSError as exc:  # e.g. a read-only directory
+        raise DatasetError(field, path, f"a writable directory for the dataset ({exc})") from None
     dataset = Dataset(filesystem, path, manifest)
     dataset.created, dataset.made_directory = True, made_directory
     return dataset

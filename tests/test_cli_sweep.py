@@ -304,7 +304,7 @@ def test_sigkill_then_the_same_command_finishes_without_redoing_shards(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
     names = sorted(os.listdir(out))
-    assert names == ["_manifest.json"] + [
+    assert names == [".fastbp-lock", "_manifest.json"] + [
         f"part-{k:06d}.parquet" for k in range(KILL_SHARDS)
     ]  # no temporaries
     for name, (ino, mtime) in finished.items():

@@ -124,3 +124,76 @@ def test_library_readers_refuse_too(copy):
     with pytest.raises(SpecError, match="damaged"):
         summarise(copy)
     assert summarise(copy, partial=True).n_runs == 128
+
+
+# ---------------------------------------------------------------------------------------------
+# One writer per dataset: two processes on one directory
+
+
+def _start(spec_path, out, *extra):
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "fastbp", "sweep", str(spec_path), "--out", str(out), "--quiet", *extra]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _held(out, timeout=60):
+    import time
+
+    deadline = time.monotonic() + timeout
+    lock = out / ".fastbp-lock"
+    while time.monotonic() < deadline:
+        if lock.exists() and lock.stat().st_size > 0 and (out / "_manifest.json").exists():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the first sweep never took the dataset")
+
+
+LONG = 'steps = 200000\nlr = [0.5, 1.0]\nshard_size = 4096\n[[init]]\nkind = "uniform"\ncount = 8192\n'
+
+
+@pytest.mark.parametrize("second_spec", ["same", "different"])
+def test_a_second_sweep_is_refused_while_the_first_writes(tmp_path, second_spec):
+    first_spec = tmp_path / "a.toml"
+    first_spec.write_text(LONG)
+    other = tmp_path / "b.toml"
+    other.write_text(LONG if second_spec == "same" else LONG.replace("[0.5, 1.0]", "[0.25, 1.0]"))
+    out = tmp_path / "runs"
+    first = _start(first_spec, out)
+    try:
+        _held(out)
+        second = _start(other, out)
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 2, err
+        assert err.count("\n") == 1 and f"held by pid {first.pid}" in err and "since" in err
+        assert first.poll() is None  # the first one is untouched and still running
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+    # nothing of the second spec got in: every present shard is the first spec's
+    assert all(why != "a shard of another spec" for _, why in fastbp_check(out).damaged)
+
+
+def fastbp_check(out):
+    from fastbp.reading import check
+
+    return check(out)
+
+
+def test_wait_lets_the_second_sweep_run_after_the_first(tmp_path):
+    small = tmp_path / "small.toml"
+    small.write_text('steps = 100\nlr = [0.5]\n[[init]]\nkind = "uniform"\ncount = 64\n')
+    out = tmp_path / "runs"
+    out.mkdir()
+    from fastbp.locking import lock_dataset
+
+    with lock_dataset(out):  # another writer holds it
+        second = _start(small, out, "--wait")
+        import time
+
+        time.sleep(1.0)
+        assert second.poll() is None  # waiting, not refused
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert "waiting for the dataset" in err and fastbp_check(out).complete

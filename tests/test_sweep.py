@@ -548,7 +548,7 @@ def test_a_killed_manifest_write_does_not_block_the_directory(tmp_path):
     out.mkdir()
     (out / f"._manifest.json.tmp-{uuid.uuid4().hex}").write_bytes(b'{"format": ')
     sweep(mixed_spec(steps=5), out)
-    assert sorted(os.listdir(out)) == ["_manifest.json", "part-000000.parquet"]
+    assert sorted(os.listdir(out)) == [".fastbp-lock", "_manifest.json", "part-000000.parquet"]
 
 
 def test_shard_writes_are_atomic(tmp_path, monkeypatch):
@@ -607,6 +607,7 @@ def test_overwrite_replaces_another_specs_dataset(tmp_path):
     new = {"steps": 5, "lr": [1.0], "shard_size": 2, "init": [{"kind": "uniform", "count": 3}]}  # 2 shards
     sweep(new, out, overwrite=True)
     assert sorted(os.listdir(out)) == [
+        ".fastbp-lock",
         "_manifest.json",
         "notes.txt",
         "part-000000.parquet",
