@@ -18,8 +18,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from benchkit.problem import Problem
 
-from . import PeerResult, PeerUnavailable, Problem
+from . import PeerResult, PeerUnavailable
 
 SOURCE = Path(__file__).with_name("c_loop.c")
 FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp")

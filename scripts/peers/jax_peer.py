@@ -12,8 +12,9 @@ import os
 import time
 
 import numpy as np
+from benchkit.problem import Problem
 
-from . import PeerResult, PeerUnavailable, Problem
+from . import PeerResult, PeerUnavailable
 
 _jax = None
 

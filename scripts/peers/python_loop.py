@@ -10,8 +10,9 @@ import math
 import time
 
 import numpy as np
+from benchkit.problem import Problem
 
-from . import PeerResult, Problem
+from . import PeerResult
 
 
 def _sigmoid(x):

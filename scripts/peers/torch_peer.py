@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from benchkit.problem import Problem
 
-from . import PeerResult, PeerUnavailable, Problem
+from . import PeerResult, PeerUnavailable
 
 
 def _import():
