@@ -21,7 +21,7 @@ with the reason.  The one validator of their results is `benchkit.validate`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,7 +37,6 @@ class PeerResult:
     seconds: float  # compute time measured inside the peer
     runs: int
     steps: int
-    notes: list = field(default_factory=list)
 
     @property
     def run_steps(self) -> int:
