@@ -23,10 +23,15 @@ Workloads:
           command), kernel 1 thread vs --threads
   table   `fastbp table --lr 1 --steps 10` wall time, warm cache (run with W1)
 
+With --against REV, W1 and W1-f32 also run as an A/B against git revision REV, both trees
+side by side in this one run (see scripts/benchkit/against.py); with --peers none that A/B
+is all that runs.
+
 Usage:
   python scripts/bench.py --quick                       # smoke run, small sizes
   python scripts/bench.py --workload W1 --peers c,numpy
   python scripts/bench.py --workload all --json results/bench.json
+  python scripts/bench.py --workload W1 --against HEAD~1 --peers none --alternate 5
 
 The code is the package scripts/benchkit/ (this file is its command line) and scripts/peers/.
 """
@@ -40,6 +45,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchkit.against import run_against
 from benchkit.command import CommandRunner
 from benchkit.machine import available_cores, cpu_model, header, load_note
 from benchkit.problem import Sizes, quick_sizes
@@ -50,6 +56,7 @@ from benchkit.w1 import bench_w1
 
 ALL_PEERS = ("numpy", "python", "c", "jax", "torch")
 WORKLOADS = ("W1", "W1-f32", "table", "W2", "W3")
+AB_WORKLOADS = ("W1", "W1-f32")
 
 
 def parse_args(argv=None):
@@ -93,12 +100,28 @@ def parse_args(argv=None):
         help="largest W3 size (default 1,000,000; 10,000,000 takes minutes)",
     )
     ap.add_argument("--no-command", action="store_true", help="skip the whole-command (subprocess) rows")
+    ap.add_argument(
+        "--against",
+        metavar="REV",
+        help="also time W1 / W1-f32 (kernel and whole command) against git revision REV, side by side",
+    )
+    ap.add_argument(
+        "--alternate",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --against: rounds alternating between the two trees (default 3)",
+    )
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args(argv)
     args.peers = [p.strip().lower() for p in args.peers.split(",") if p.strip() and p.strip() != "none"]
     bad = [p for p in args.peers if p not in ALL_PEERS]
     if bad:
         ap.error(f"unknown peer(s) {bad}; choose from {ALL_PEERS}")
+    if args.against is not None and args.workload not in (*AB_WORKLOADS, "all"):
+        ap.error(f"--against times {' and '.join(AB_WORKLOADS)} only, not --workload {args.workload}")
+    if args.alternate < 1:
+        ap.error(f"--alternate must be >= 1, not {args.alternate}")
     if args.budget is None:
         args.budget = 0.3 if args.quick else 3.0
     if args.repeat is None:
@@ -139,12 +162,15 @@ def main(argv=None) -> int:
         sizes.w1_steps = args.steps
     header(args)
     workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
+    # with --against and no peers, the A/B holds every fastbp figure the tables would
+    tables = workloads if args.against is None or args.peers else []
     refs = References()
     tmp = Path(tempfile.mkdtemp(prefix="fastbp_bench_"))
-    runner = None if args.no_command else CommandRunner(args.threads, tmp)
+    runner = None if args.no_command or not tables else CommandRunner(args.threads, tmp)
     all_rows: list[Row] = []
+    ab, ab_ok = [], True
     try:
-        for wl in workloads:
+        for wl in tables:
             rows = run_workload(wl, args, sizes, refs, runner)
             if not rows:
                 continue
@@ -152,6 +178,8 @@ def main(argv=None) -> int:
             if wl == "W3":
                 w3_summary(rows)
             all_rows += rows
+        if args.against is not None:
+            ab, ab_ok = run_against(args, sizes, [w for w in workloads if w in AB_WORKLOADS], tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if "c" in args.peers and any(r.name.startswith("C loop") and not r.skipped for r in all_rows):
@@ -168,8 +196,10 @@ def main(argv=None) -> int:
             "quick": args.quick,
             "rows": rows_json(all_rows),
         }
+        if args.against is not None:
+            report["against"] = {"rev": args.against, "workloads": ab}
         args.json.write_text(json.dumps(report, indent=1))
-    return 1 if failed else 0
+    return 1 if failed or not ab_ok else 0
 
 
 if __name__ == "__main__":

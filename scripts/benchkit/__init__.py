@@ -10,6 +10,8 @@ Modules, leaves first (import the one you need; this file imports nothing):
 - ``command``   the whole ``fastbp`` command timed as a subprocess (`CommandRunner`)
 - ``w1``        workloads W1 / W1-f32: fastbp beside every peer
 - ``scaling``   workloads W2 (recording), W3 (runs and threads) and ``table``
+- ``against``   A/B against another git revision (``bench.py --against REV``)
+- ``kernel_child``  the timing script ``against`` runs inside either tree
 
 The peers (other implementations of the same problem) are the sibling package ``peers``.
 Both are imported as top-level packages: running a script in scripts/ puts scripts/ first

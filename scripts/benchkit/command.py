@@ -41,25 +41,34 @@ def dir_bytes(path: Path) -> int:
 
 
 class CommandRunner:
-    """Runs `fastbp ...` as a subprocess with NUMBA_NUM_THREADS = threads."""
+    """Runs `fastbp ...` (or `cmd ...`) as a subprocess with NUMBA_NUM_THREADS = threads.
 
-    def __init__(self, threads: int, workdir: Path):
-        self.cmd = fastbp_command()
+    `env` adds to the environment (e.g. PYTHONPATH for another tree); `quiet` passes the sweep
+    ``--quiet`` when the command knows the option.
+    """
+
+    def __init__(
+        self, threads: int, workdir: Path, cmd: list[str] | None = None, env=None, quiet: bool = False
+    ):
+        self.cmd = cmd or fastbp_command()
         self.env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+        self.env.update(env or {})
         self.workdir = workdir
         self._n = 0
         # the literal command `fastbp sweep SPEC --out DIR`; --threads added only when the
-        # bench runs on fewer threads than the machine has (and the CLI knows the option)
+        # bench runs on fewer threads than the machine has, each option only if the CLI knows it
         self.sweep_extra: list[str] = []
-        if threads != available_cores():
+        if threads != available_cores() or quiet:
             try:
                 helptext = subprocess.run(
                     self.cmd + ["sweep", "--help"], capture_output=True, text=True, env=self.env, timeout=120
                 ).stdout
             except Exception:  # noqa: BLE001
                 helptext = ""
-            if "--threads" in helptext:
-                self.sweep_extra = ["--threads", str(threads)]
+            if threads != available_cores() and "--threads" in helptext:
+                self.sweep_extra += ["--threads", str(threads)]
+            if quiet and "--quiet" in helptext:
+                self.sweep_extra.append("--quiet")
 
     def run(self, args: list[str], timeout: float = 3600) -> tuple[float, subprocess.CompletedProcess]:
         t0 = time.perf_counter()
