@@ -9,14 +9,16 @@ worktree's ``__pycache__``). For W1 / W1-f32 both trees are timed on
     --repeat,
 alternating --alternate times between the trees (the order flips every round, so a drift in the
 machine's load hits both). Printed: each tree's best figure, and the speed ratio this/REV
-(= REV's seconds / this tree's) of each round, median and min-max. The worktree is removed at
-the end.
+(= REV's seconds / this tree's) of each round, median and min-max; for the command also its CPU
+seconds (user + sys), which a busy machine disturbs less than the wall time. The worktree is
+removed at the end.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,6 +55,7 @@ class Tree:
     runner: CommandRunner | None = None
     kernel: list = field(default_factory=list)  # best seconds per round
     command: list = field(default_factory=list)
+    command_cpu: list = field(default_factory=list)  # user + sys seconds per sweep, mean per round
     digests: set = field(default_factory=set)
 
     def env(self, threads: int) -> dict:
@@ -92,6 +95,12 @@ def time_kernel_in(tree: Tree, job: dict, workdir: Path, threads: int) -> dict:
     return out
 
 
+def children_cpu() -> float:
+    """User + system seconds of this process's finished subprocesses so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def final_losses(dataset: Path) -> np.ndarray:
     import pyarrow.parquet as pq
 
@@ -129,10 +138,18 @@ def summarise(wl: str, trees: list[Tree], run_steps: int) -> dict:
     result = {}
     print(f"\n== A/B {wl}: M run-steps/s, best of all rounds (seconds); speed this/{rev.label} per round")
     print(f"  {'':<22}{'this':>20}{rev.label:>20}   this/{rev.label}: median [min-max]")
-    for part, name in (("kernel", "kernel (in-process)"), ("command", "fastbp sweep (command)")):
+    parts = (
+        ("kernel", "kernel (in-process)"),
+        ("command", "fastbp sweep (command)"),
+        ("command_cpu", "  its CPU s (user+sys)"),
+    )
+    for part, name in parts:
         a, b = getattr(this, part), getattr(rev, part)
         ratios = [tb / ta for ta, tb in zip(a, b)]  # REV's seconds / this tree's: > 1, this is faster
-        cells = [f"{fmt_rate(run_steps / min(s))} ({min(s):.4f} s)" for s in (a, b)]
+        if part == "command_cpu":  # on a busy machine less noisy than the wall time, not a rate
+            cells = [f"{min(s):.3f} s" for s in (a, b)]
+        else:
+            cells = [f"{fmt_rate(run_steps / min(s))} ({min(s):.4f} s)" for s in (a, b)]
         med = statistics.median(ratios)
         print(f"  {name:<22}{cells[0]:>20}{cells[1]:>20}   {med:.3f} [{min(ratios):.3f}-{max(ratios):.3f}]")
         result[part] = {
@@ -158,7 +175,7 @@ def ab_workload(wl: str, trees: list[Tree], args, sizes: Sizes, workdir: Path) -
     )
     same_dataset = same_datasets(trees, toml, f"ab_{wl}_warm")
     for tree in trees:
-        tree.kernel, tree.command, tree.digests = [], [], set()
+        tree.kernel, tree.command, tree.command_cpu, tree.digests = [], [], [], set()
     for i in range(args.alternate):
         order = trees if i % 2 == 0 else trees[::-1]
         for tree in order:
@@ -166,7 +183,9 @@ def ab_workload(wl: str, trees: list[Tree], args, sizes: Sizes, workdir: Path) -
             tree.kernel.append(min(out["seconds"]))
             tree.digests.add(out["final_loss_sha256"])
         for tree in order:
+            cpu = children_cpu()
             wall, out = tree.runner.sweep(toml, f"ab_{wl}", warm=False, repeat=args.repeat)
+            tree.command_cpu.append((children_cpu() - cpu) / args.repeat)
             shutil.rmtree(out, ignore_errors=True)
             tree.command.append(wall)
         print(
