@@ -18,31 +18,27 @@ for several threads assumes each has a core of its own.
 Usage:
   python scripts/kernel_floor.py                    # float64 and float32, 1 thread and all threads
   python scripts/kernel_floor.py --dtype float64
+
+It imports bench.py's library (scripts/benchkit/, first on sys.path when this file runs as a
+script) and the installed fastbp.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
+import numba
 import numpy as np
+from benchkit.machine import cpu_model
+from benchkit.problem import DEFAULT_INPUTS, DEFAULT_TARGETS, make_problem
+from benchkit.timing import time_kernel
+from numba import njit
 
-SCRIPTS = Path(__file__).resolve().parent
-for p in (str(SCRIPTS), str(SCRIPTS.parent)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import numba  # noqa: E402
-from bench import cpu_model, time_kernel  # noqa: E402
-from numba import njit  # noqa: E402
-from peers import DEFAULT_INPUTS, DEFAULT_TARGETS, make_problem  # noqa: E402
-
-from fastbp.fastmath import fma, like  # noqa: E402
-from fastbp.model import backward, hidden_layer, loss, output_layer, update  # noqa: E402
+from fastbp.fastmath import fma, like
+from fastbp.model import backward, hidden_layer, loss, output_layer, update
 
 
 @njit(error_model="numpy")

@@ -5,17 +5,13 @@
 
 Writes one ``loss_lr_{lr}`` figure per learning rate, ``loss_course`` (the course weights at every
 learning rate) and ``overview`` into FIGDIR and prints their paths; see ``fastbp.plots``. Exit
-codes as ``fastbp``: 0 done, 2 bad input (one line on stderr), 1 other failure.
+codes as ``fastbp``: 0 done, 2 bad input (one line on stderr), 1 other failure. Needs fastbp
+installed (``make install``, editable).
 """
 
-import os
 import sys
 
-if __name__ == "__main__":
-    try:
-        from fastbp.cli import main
-    except ImportError:  # run from a checkout without the package installed
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-        from fastbp.cli import main
+from fastbp.cli import main
 
+if __name__ == "__main__":
     sys.exit(main(["plot", *sys.argv[1:]]))

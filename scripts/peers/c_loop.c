@@ -42,10 +42,6 @@ const char *bp_build_info(void)
            ;
 }
 
-int bp_block_size(void) { return BLK; }
-
-int bp_max_threads(void) { return omp_get_max_threads(); }
-
 /*
  * One block of n <= BLK runs starting at run j0.  T is the float type, EXP its exp.
  * All temporaries are per-run scalars inside the inner loop, so the loop body is a

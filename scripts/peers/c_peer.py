@@ -18,13 +18,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from benchkit.problem import Problem
 
-from . import PeerResult, PeerUnavailable, Problem
+from . import PeerResult, PeerUnavailable
 
 SOURCE = Path(__file__).with_name("c_loop.c")
 FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp")
 
-_libs: dict = {}
+_lib: CLoop | None = None
 _tmpdirs: list = []
 
 
@@ -39,15 +40,12 @@ atexit.register(_cleanup)
 class CLoop:
     """A built and loaded c_loop.c."""
 
-    def __init__(self, path: Path, cmd: list, compiler: str):
+    def __init__(self, path: Path, cmd: list):
         self.path = path
         self.cmd = cmd
-        self.compiler = compiler
         lib = ctypes.CDLL(str(path))
         self.lib = lib
         lib.bp_build_info.restype = ctypes.c_char_p
-        lib.bp_block_size.restype = ctypes.c_int
-        lib.bp_max_threads.restype = ctypes.c_int
         for suffix, dt in (("f64", np.float64), ("f32", np.float32)):
             f = getattr(lib, f"bp_train_{suffix}")
             arr = np.ctypeslib.ndpointer(dtype=dt, flags="C_CONTIGUOUS")
@@ -57,10 +55,6 @@ class CLoop:
     @property
     def build_info(self) -> str:
         return self.lib.bp_build_info().decode()
-
-    @property
-    def max_threads(self) -> int:
-        return self.lib.bp_max_threads()
 
     def vector_exp_symbols(self) -> dict:
         """{symbol: count} of libmvec calls (``_ZGV*exp*``) in the built library (objdump -d)."""
@@ -92,25 +86,21 @@ class CLoop:
         loss = np.empty(R, dtype=dt)
         io = np.array(problem.inputs + problem.targets, dtype=dt)
         seconds = f(problem.w_init, problem.lr, w_out, loss, R, problem.steps, io, int(threads or 0))
-        nthreads = threads or self.max_threads
-        return PeerResult(w_out, loss, seconds, R, problem.steps, notes=[f"{nthreads} thread(s)"])
+        return PeerResult(w_out, loss, seconds, R, problem.steps)
 
 
-def build(extra_flags=(), block: int | None = None) -> CLoop:
-    """Compile c_loop.c (cached per flag set for this process).  Raises PeerUnavailable."""
-    key = (tuple(extra_flags), block)
-    if key in _libs:
-        return _libs[key]
+def build() -> CLoop:
+    """Compile c_loop.c (once per process).  Raises PeerUnavailable."""
+    global _lib
+    if _lib is not None:
+        return _lib
     cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         raise PeerUnavailable("no C compiler (gcc/cc) on PATH")
     tmp = tempfile.mkdtemp(prefix="fastbp_cloop_")
     _tmpdirs.append(tmp)
     out = Path(tmp) / "libc_loop.so"
-    cmd = [cc, *FLAGS, *extra_flags, "-shared", "-fPIC"]
-    if block:
-        cmd.append(f"-DBLK={int(block)}")
-    cmd += [str(SOURCE), "-o", str(out), "-lm"]
+    cmd = [cc, *FLAGS, "-shared", "-fPIC", str(SOURCE), "-o", str(out), "-lm"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     except OSError as exc:
@@ -119,13 +109,12 @@ def build(extra_flags=(), block: int | None = None) -> CLoop:
         msg = (proc.stderr or proc.stdout).strip().splitlines()
         raise PeerUnavailable(f"compile failed: {' '.join(cmd)}: {msg[-1] if msg else '?'}")
     try:
-        loop = CLoop(out, cmd, cc)
+        _lib = CLoop(out, cmd)
     except OSError as exc:
         raise PeerUnavailable(f"cannot load the built library: {exc}") from exc
-    _libs[key] = loop
-    return loop
+    return _lib
 
 
-def run(problem: Problem, threads: int | None = None, extra_flags=(), block=None) -> PeerResult:
+def run(problem: Problem, threads: int | None = None) -> PeerResult:
     """Train `problem` with the C loop.  threads None/0 = OpenMP's default (all cores)."""
-    return build(extra_flags, block).train(problem, threads)
+    return build().train(problem, threads)

@@ -12,8 +12,9 @@ import os
 import time
 
 import numpy as np
+from benchkit.problem import Problem
 
-from . import PeerResult, PeerUnavailable, Problem
+from . import PeerResult, PeerUnavailable
 
 _jax = None
 
@@ -104,11 +105,4 @@ def run(problem: Problem, threads=None) -> PeerResult:
     w_out, loss = compiled(w, lr, io)
     jax.block_until_ready((w_out, loss))
     seconds = time.perf_counter() - t0
-    return PeerResult(
-        np.asarray(w_out),
-        np.asarray(loss),
-        seconds,
-        problem.runs,
-        problem.steps,
-        notes=[f"jax {jax.__version__}", "XLA's threads"],
-    )
+    return PeerResult(np.asarray(w_out), np.asarray(loss), seconds, problem.runs, problem.steps)

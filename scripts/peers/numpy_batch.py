@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from benchkit.problem import Problem
 
-from . import PeerResult, Problem
+from . import PeerResult
 
 
 def _sigmoid(x):
@@ -67,4 +68,4 @@ def run(problem: Problem, threads=None) -> PeerResult:
         w = train(w, lr, i1, i2, t1, t2, problem.steps)
         loss = forward_loss(w, i1, i2, t1, t2)
         seconds = time.perf_counter() - t0
-    return PeerResult(np.stack(w), loss, seconds, problem.runs, problem.steps, notes=["1 thread"])
+    return PeerResult(np.stack(w), loss, seconds, problem.runs, problem.steps)

@@ -10,8 +10,9 @@ import math
 import time
 
 import numpy as np
+from benchkit.problem import Problem
 
-from . import PeerResult, Problem
+from . import PeerResult
 
 
 def _sigmoid(x):
@@ -64,11 +65,4 @@ def run(problem: Problem, threads=None) -> PeerResult:
         out_loss.append(loss)
     seconds = time.perf_counter() - t0
     weights = np.array(out_w, dtype=np.float64).T.copy()
-    return PeerResult(
-        weights,
-        np.array(out_loss),
-        seconds,
-        problem.runs,
-        problem.steps,
-        notes=["1 thread", "float64 always"],
-    )
+    return PeerResult(weights, np.array(out_loss), seconds, problem.runs, problem.steps)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from benchkit.problem import Problem
 
-from . import PeerResult, PeerUnavailable, Problem
+from . import PeerResult, PeerUnavailable
 
 
 def _import():
@@ -55,11 +56,11 @@ def _train_manual(torch, W, lr, steps, i1, i2, t1, t2):
         w1.sub_(lr * g1)
         w2.sub_(lr * g2)
         w3.sub_(lr * g3)
-        w4.sub_(lr * g4)  # noqa: E702
+        w4.sub_(lr * g4)
         w5.sub_(lr * g5)
         w6.sub_(lr * g6)
         w7.sub_(lr * g7)
-        w8.sub_(lr * g8)  # noqa: E702
+        w8.sub_(lr * g8)
 
 
 def _train_autograd(torch, W, lr, steps, i1, i2, t1, t2):
@@ -105,21 +106,9 @@ def _run(problem: Problem, threads, autograd: bool) -> PeerResult:
                 train(torch, W, lr, problem.steps, i1, i2, t1, t2)
                 loss = _loss(torch, W.unbind(0), i1, i2, t1, t2)
         seconds = time.perf_counter() - t0
-        nthreads = torch.get_num_threads()
     finally:
         torch.set_num_threads(old_threads)
-    return PeerResult(
-        W.detach().numpy().copy(),
-        loss.numpy().copy(),
-        seconds,
-        problem.runs,
-        problem.steps,
-        notes=[
-            f"torch {torch.__version__}",
-            f"{nthreads} thread(s)",
-            "autograd" if autograd else "manual backward",
-        ],
-    )
+    return PeerResult(W.detach().numpy().copy(), loss.numpy().copy(), seconds, problem.runs, problem.steps)
 
 
 def run(problem: Problem, threads=None) -> PeerResult:
