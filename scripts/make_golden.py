@@ -38,7 +38,7 @@ import sys
 import tempfile
 
 import fastbp
-from fastbp.storage import SCHEMA_VERSION
+from fastbp.contract import SCHEMA_VERSION
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(os.path.dirname(HERE), "tests", "golden")
