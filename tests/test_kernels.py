@@ -11,10 +11,10 @@ import pytest
 from numba import njit
 from test_fastmath import assert_vector_loop, divisions, ir_element_type
 
-from fastbp import kernels
+from fastbp import conventions, kernels
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
-E_TOTAL = kernels.TABLE_COLUMNS.index("E_total")
+E_TOTAL = conventions.TABLE_COLUMNS.index("E_total")
 
 
 def _random_runs(n, dtype, seed=0):
@@ -49,11 +49,11 @@ def test_a_run_does_not_depend_on_its_lane_or_batch(dtype):
 
 
 def test_recorded_steps_follow_the_spec():
-    np.testing.assert_array_equal(kernels.recorded_steps(10, 1), np.arange(11))
-    np.testing.assert_array_equal(kernels.recorded_steps(10, 3), [0, 3, 6, 9, 10])
-    np.testing.assert_array_equal(kernels.recorded_steps(10, 5), [0, 5, 10])
-    np.testing.assert_array_equal(kernels.recorded_steps(10, 0), [10])
-    np.testing.assert_array_equal(kernels.recorded_steps(10, 50), [0, 10])
+    np.testing.assert_array_equal(conventions.recorded_steps(10, 1), np.arange(11))
+    np.testing.assert_array_equal(conventions.recorded_steps(10, 3), [0, 3, 6, 9, 10])
+    np.testing.assert_array_equal(conventions.recorded_steps(10, 5), [0, 5, 10])
+    np.testing.assert_array_equal(conventions.recorded_steps(10, 0), [10])
+    np.testing.assert_array_equal(conventions.recorded_steps(10, 50), [0, 10])
 
 
 def test_summaries_agree_with_the_full_curve():
