@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 2 bad input (one line on stderr naming the option, the value and what is
 allowed; nothing written); 1 a run that failed for another reason (one line, no traceback);
-130 interrupted (finished shards are kept; run the same command again to resume).
+130 interrupted by Ctrl-C (SIGINT), 143 terminated (SIGTERM): within about a second, finished
+shards are kept; run the same command again to resume.
 """
 
 import argparse
@@ -35,6 +36,14 @@ def option_name(command, field):
 
 class UsageError(Exception):
     pass
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt (exit 143)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -211,35 +220,66 @@ def _table(args):
         table = step_table(lr, steps, inputs, targets, weights, dtype)
         write_atomically(args.out, lambda stream: pq.write_table(table, stream))
         return 0
-    # Text formats skip pyarrow (a fifth of the start-up): the same kernel, straight to text.
+    # Text formats skip pyarrow (a fifth of the start-up): the same kernel, straight to text,
+    # streamed a chunk of rows at a time so that memory stays flat in --steps.
     from fastbp.conventions import TABLE_COLUMNS
-    from fastbp.kernels import step_table_array
+    from fastbp.kernels import step_table_rows
 
-    values = step_table_array(lr, steps, inputs, targets, weights, dtype)
-    text = _csv(TABLE_COLUMNS, values) if args.format == "csv" else _markdown(TABLE_COLUMNS, values)
+    render = _csv if args.format == "csv" else _markdown
+
+    def write(stream):
+        for first, chunk in enumerate(step_table_rows(lr, steps, inputs, targets, weights, dtype)):
+            stream.write(render(TABLE_COLUMNS, chunk, header=first == 0).encode())
+
     if args.out is None:
-        sys.stdout.write(text)
+        write(sys.stdout.buffer)
+        sys.stdout.flush()
     else:
-        write_atomically(args.out, lambda stream: stream.write(text.encode()))
+        write_atomically(args.out, write)
+    if steps == 0:  # no chunk at all: the header alone
+        header = render(TABLE_COLUMNS, [], header=True).encode()
+        if args.out is None:
+            sys.stdout.buffer.write(header)
+        else:
+            write_atomically(args.out, lambda stream: stream.write(header))
     return 0
 
 
-def _csv(names, values):
+def _csv(names, values, header=True):
     # repr() of a float is the shortest string that reads back to the same float64: round trip exact.
-    lines = [",".join(names)]
-    lines += [",".join(repr(float(v)) for v in row) for row in values.tolist()]
-    return "\n".join(lines) + "\n"
+    lines = [",".join(names)] if header else []
+    lines += [",".join(repr(float(v)) for v in row) for row in _rows(values)]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
-def _markdown(names, values):
-    lines = ["| " + " | ".join(names) + " |", "|" + " ---: |" * len(names)]
-    lines += ["| " + " | ".join(f"{v:.6g}" for v in row) + " |" for row in values.tolist()]
-    return "\n".join(lines) + "\n"
+def _markdown(names, values, header=True):
+    lines = ["| " + " | ".join(names) + " |", "|" + " ---: |" * len(names)] if header else []
+    lines += ["| " + " | ".join(f"{v:.6g}" for v in row) + " |" for row in _rows(values)]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _rows(values):
+    return values.tolist() if hasattr(values, "tolist") else values
 
 
 def _sweep(args):
+    import signal
+    import threading
+
     from fastbp.engine import sweep
 
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # The kernel returns to Python between slices of steps (~0.25 s), where this runs.
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _run_sweep(args, sweep)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_sweep(args, sweep):
     threads = None
     if args.threads is not None:
         from fastbp.errors import integer

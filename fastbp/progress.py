@@ -29,6 +29,7 @@ class Progress:
         self.total = spec.n_runs
         self.done_before = sum(self._runs(dataset, s) for s in dataset.finished_shards())
         self.done = self.done_before
+        self.current = 0  # run-steps done inside the shard being computed
         self.dataset = dataset
         self.started = time.perf_counter()
         self.last_print = 0.0
@@ -46,14 +47,22 @@ class Progress:
     def shard_done(self, shard):
         with self.lock:
             self.done += self._runs(self.dataset, shard)
+            self.current = 0
+            self.draw()
+
+    def inside_shard(self, runs, steps_done):
+        """The shard being computed has advanced ``runs`` runs by ``steps_done`` steps."""
+        with self.lock:
+            self.current = runs * steps_done
             self.draw()
 
     def line(self):
         elapsed = time.perf_counter() - self.started
-        new = self.done - self.done_before
-        rate = new * self.steps / elapsed if elapsed > 0 and new else 0.0
-        left = (self.total - self.done) * self.steps / rate if rate else float("nan")
-        filled = int(_WIDTH * self.done / self.total) if self.total else _WIDTH
+        new = (self.done - self.done_before) * self.steps + self.current  # run-steps since the start
+        rate = new / elapsed if elapsed > 0 and new else 0.0
+        left = ((self.total - self.done) * self.steps - self.current) / rate if rate else float("nan")
+        fraction = (self.done + self.current / max(1, self.steps)) / self.total if self.total else 1.0
+        filled = min(_WIDTH, int(_WIDTH * fraction))
         bar = "#" * filled + "-" * (_WIDTH - filled)
         eta = duration(left) if left == left else "?"
         return (

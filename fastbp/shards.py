@@ -41,8 +41,11 @@ def default_shard_size(spec):
     return max(BLOCK, size // BLOCK * BLOCK)
 
 
-def compute_shard(spec, shard, shard_size, versions=None):
-    """The ``pyarrow.Table`` of shard ``shard``: runs [shard * shard_size, …) trained in-process."""
+def compute_shard(spec, shard, shard_size, versions=None, on_slice=None):
+    """The ``pyarrow.Table`` of shard ``shard``: runs [shard * shard_size, …) trained in-process.
+
+    ``on_slice(runs, steps_done)`` is called between the kernel's slices of steps (about four
+    times a second): for live progress, and the moments a signal can stop the computation."""
     from fastbp import contract, kernels
 
     first = shard * shard_size
@@ -57,6 +60,7 @@ def compute_shard(spec, shard, shard_size, versions=None):
         steps=spec.steps,
         record_every=spec.record_every,
         tolerance=spec.tolerance,
+        on_slice=None if on_slice is None else (lambda steps_done: on_slice(len(lrs), steps_done)),
     )
     metadata = contract.file_metadata(spec, versions or contract.versions())
     return contract.shard_table(spec, layout, w_init, result, metadata)

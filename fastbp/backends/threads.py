@@ -41,7 +41,9 @@ def run(
     writer = _ShardWriter(dataset, bar)
     try:
         for shard in todo:
-            table = compute_shard(spec, shard, dataset.shard_size, recorded_versions)
+            table = compute_shard(
+                spec, shard, dataset.shard_size, recorded_versions, on_slice=bar.inside_shard
+            )
             writer.submit(shard, table)  # written while the next shard computes
         writer.close()
     finally:
