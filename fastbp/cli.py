@@ -168,6 +168,11 @@ def main(argv=None):
             "fastbp: interrupted; finished shards are kept (run the same command to resume)", file=sys.stderr
         )
         return 130
+    except Terminated:
+        print(
+            "fastbp: terminated; finished shards are kept (run the same command to resume)", file=sys.stderr
+        )
+        return 143
     except Exception as exc:  # a failure, not a usage error: one line, not a traceback
         if os.environ.get("FASTBP_DEBUG"):
             raise

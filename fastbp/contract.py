@@ -74,9 +74,10 @@ METADATA_KEYS = (
 
 # Parquet options, chosen by measurement (scripts/bench.py's W1/W2 shards; see README "Storage"):
 # dictionary encoding only where values repeat (`init`): tried on unique floats it tripled the
-# write time; zstd level 1 for the per-run columns; lz4 for the loss curves, whose noisy float
-# bits zstd shrank by only 6 % at twice the time while lz4 still packs plateaus and zeros; no
-# statistics for the curves (nothing filters on a list element).
+# write time; zstd level 1 for the per-run columns; no statistics for the curves (nothing
+# filters on a list element). The "lz4" meant for the curves never applies: Parquet names their
+# leaf column "loss.list.element", not "loss", so schema-v1 curves are stored uncompressed.
+# Kept so that datasets keep their bytes (tests/golden); changing it is a format decision.
 _PER_RUN = [c.name for c in COLUMNS if c.type != "curve"]
 PARQUET_OPTIONS = dict(
     compression={name: "zstd" if name in _PER_RUN else "lz4" for name in COLUMN_NAMES},

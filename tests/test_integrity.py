@@ -153,12 +153,15 @@ def _held(out, timeout=60):
 LONG = 'steps = 200000\nlr = [0.5, 1.0]\nshard_size = 4096\n[[init]]\nkind = "uniform"\ncount = 8192\n'
 
 
-@pytest.mark.parametrize("second_spec", ["same", "different"])
-def test_a_second_sweep_is_refused_while_the_first_writes(tmp_path, second_spec):
+OTHER = LONG.replace("[0.5, 1.0]", "[0.25, 1.0]")
+
+
+@pytest.mark.parametrize("first_text, second_text", [(LONG, LONG), (LONG, OTHER), (OTHER, LONG)])
+def test_a_second_sweep_is_refused_while_the_first_writes(tmp_path, first_text, second_text):
     first_spec = tmp_path / "a.toml"
-    first_spec.write_text(LONG)
+    first_spec.write_text(first_text)
     other = tmp_path / "b.toml"
-    other.write_text(LONG if second_spec == "same" else LONG.replace("[0.5, 1.0]", "[0.25, 1.0]"))
+    other.write_text(second_text)
     out = tmp_path / "runs"
     first = _start(first_spec, out)
     try:

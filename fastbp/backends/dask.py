@@ -307,12 +307,17 @@ def run_shard(shard, spec_dict, location, filesystem, threads_by_host, versions)
     from fastbp.contract import versions as current_versions
     from fastbp.shards import compute_shard
     from fastbp.spec import canonical_json
+    from fastbp.verify import shard_problem
 
     dataset = storage.open_existing(location, filesystem)
     if canonical_json(dataset.manifest["spec"]) != canonical_json(spec_dict):
         raise RuntimeError(f"the dataset at {location} now holds another spec (replaced during the sweep?)")
-    if dataset.filesystem.get_file_info(dataset.shard_path(shard)).type == pafs.FileType.File:
-        return shard, False
+    path = dataset.shard_path(shard)
+    if dataset.filesystem.get_file_info(path).type == pafs.FileType.File:
+        start, stop = dataset.shard_runs(shard)
+        if shard_problem(dataset.filesystem, path, canonical_json(spec_dict), start, stop) is None:
+            return shard, False  # a retried task whose first run finished: the same bytes are there
+        # otherwise a damaged or foreign file: computed and written over
     mine = current_versions()
     if mine != versions:
         raise RuntimeError(f"this worker has versions {mine}, the sweep was started with {versions}")
