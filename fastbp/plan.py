@@ -91,8 +91,10 @@ def measure_speed(spec, threads=None):
     if threads:
         numba.set_num_threads(threads)
     try:
-        runs = min(spec.n_runs, BLOCK * 4 * numba.get_num_threads())
-        steps = max(1, min(spec.steps, CALIBRATION_RUN_STEPS // runs))
+        # Its own grid, not the spec's: speed per run-step does not depend on the step count, and a
+        # tiny sweep would otherwise time the thread pool's start rather than the kernel.
+        runs = BLOCK * 4 * numba.get_num_threads()
+        steps = max(1, CALIBRATION_RUN_STEPS // runs)
         dtype = np.dtype(spec.dtype)
         w_init = np.full((8, runs), 0.1, dtype=dtype)
         lr = np.full(runs, 0.5, dtype=dtype)

@@ -15,9 +15,6 @@ def open_for_reading(dataset, needed, filesystem=None, partial=False):
     """(pyarrow dataset, path, metadata, ``verify.Report``) of a fastbp dataset holding the
     columns ``needed``. An incomplete or damaged dataset is refused unless ``partial``: then
     the pyarrow dataset holds its sound shards only, and the report says how many runs those are."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
     from fastbp import contract
     from fastbp.errors import DatasetError
 
@@ -25,31 +22,49 @@ def open_for_reading(dataset, needed, filesystem=None, partial=False):
     fs, path, entries = _locate(dataset, filesystem)
     if not any(_is_shard_file(e.base_name) for e in entries):
         raise SpecError(name, path, "a fastbp dataset directory (this one holds no Parquet files)")
-    report = check(path, fs)  # from the footers, before any data is trusted
-    if not report.complete and not partial:
-        allowed = (
-            f"a complete dataset; this one is {report.summary()}. Run its sweep again to finish it, "
-            "or ask for a partial view (--partial, partial=True)"
-        )
-        raise DatasetError(name, path, allowed)
-    if not report.sound:
-        raise DatasetError(
-            name, path, f"a dataset with at least one sound shard; this one is {report.summary()}"
-        )
+    has_manifest = any(e.base_name == contract.MANIFEST for e in entries)
+    # With a manifest the footers are checked first, so a damaged file is named, not tripped on.
+    report = check(path, fs) if has_manifest else None
+    if report is None or report.complete:
+        data, metadata = _open_files(path, fs)
+        contract.check_columns(data.schema, metadata, needed, name, path)
+        if report is None:
+            report = check(path, fs, metadata)
+    if not report.complete:
+        if not partial:
+            allowed = (
+                f"a complete dataset; this one is {report.summary()}. Run its sweep again to finish it, "
+                "or ask for a partial view (--partial, partial=True)"
+            )
+            raise DatasetError(name, path, allowed)
+        if not report.sound:
+            raise DatasetError(
+                name, path, f"a dataset with at least one sound shard; this one is {report.summary()}"
+            )
+        sound = [f"{path}/{contract.SHARD_NAME.format(s)}" for s in report.sound]
+        data, metadata = _open_files(sound, fs, shown=path)
+        contract.check_columns(data.schema, metadata, needed, name, path)
+    return data, path, metadata, report
+
+
+def _open_files(source, fs, shown=None):
+    """(pyarrow dataset, fastbp metadata) of a directory or a list of files."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from fastbp import contract
+    from fastbp.errors import DatasetError
+
+    name, shown = "dataset", shown or source
     try:
-        if report.complete:
-            data = ds.dataset(path, filesystem=fs, format="parquet")
-        else:  # the partial view: sound shards only
-            sound = [f"{path}/{contract.SHARD_NAME.format(s)}" for s in report.sound]
-            data = ds.dataset(sound, filesystem=fs, format="parquet")
-        metadata = contract.metadata_of(data.schema, name, path)
+        data = ds.dataset(source, filesystem=fs, format="parquet")
+        return data, contract.metadata_of(data.schema, name, shown)
     except DatasetError:
         raise
     except (OSError, ValueError, pa.ArrowException) as exc:
-        allowed = f"a directory of fastbp Parquet files ({type(exc).__name__}: {exc})"
-        raise SpecError(name, path, allowed) from None
-    contract.check_columns(data.schema, metadata, needed, name, path)
-    return data, path, metadata, report
+        raise SpecError(
+            name, shown, f"a directory of fastbp Parquet files ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _is_shard_file(name):
