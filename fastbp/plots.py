@@ -380,6 +380,8 @@ def plot_dataset(dataset, out, fmt="png", *, filesystem=None, partial=False):
     fmt_text = fmt.lower() if isinstance(fmt, str) else fmt
     if fmt_text not in FORMATS:
         raise SpecError("format", fmt, "one of png, svg, pdf")
+    if isinstance(out, bytes) or not isinstance(out, (str, os.PathLike)) or not os.fspath(out).strip():
+        raise SpecError("out", repr(out), "a directory path for the figures (a non-empty str or os.PathLike)")
     out = os.fspath(out)
     if "://" in out:
         raise SpecError("out", out, "a local directory for the figures")

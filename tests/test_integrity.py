@@ -200,3 +200,20 @@ def test_wait_lets_the_second_sweep_run_after_the_first(tmp_path):
     _, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     assert "waiting for the dataset" in err and fastbp_check(out).complete
+
+
+def test_two_sweeps_started_together_on_a_new_directory(tmp_path):
+    """Both start at the same moment into a directory neither has made yet: exactly one writes,
+    the other is refused at once, and the dataset is the winner's alone, complete."""
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text(LONG.replace("200000", "20000"))
+    b.write_text(OTHER.replace("200000", "20000"))
+    out = tmp_path / "new"
+    procs = [_start(a, out), _start(b, out)]
+    results = [p.communicate(timeout=300) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], results
+    loser = next(r[1] for p, r in zip(procs, results) if p.returncode == 2)
+    assert "held by pid" in loser and loser.count("\n") == 1
+    report = fastbp_check(out)
+    assert report.complete and report.n_runs == 2 * 8192

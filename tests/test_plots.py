@@ -380,3 +380,10 @@ def test_cli_exit_code_2_one_line(dataset, tmp_path, capsys, argv):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("fastbp: error: ")
     assert not (tmp_path / "figs").exists()
+
+
+@pytest.mark.parametrize("out", [None, 123, ""])
+def test_refuses_an_out_that_is_not_a_path(dataset, out):
+    with pytest.raises(SpecError) as excinfo:
+        plots.plot_dataset(dataset, out)
+    refused(excinfo, "out")
