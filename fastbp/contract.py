@@ -26,7 +26,9 @@ import pyarrow as pa
 
 from fastbp.errors import DatasetError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions readers still read (a version-1 dataset lacks the columns version 2 added).
+READABLE_VERSIONS = (1, 2)
 FORMAT = "fastbp.sweep"
 METADATA_KEY = b"fastbp"
 MANIFEST = "_manifest.json"
@@ -39,20 +41,31 @@ class Column:
     type: str  # int64, int32, float64, string, bool; "value": the sweep's dtype; "curve": a list of values
     meaning: str
     nullable: bool = False
+    when: str | None = None  # only in sweeps with "biases", or with "trained" biases
+    since: int = 1  # the schema version that added it
 
+
+BIAS_NAMES = ("b_h1", "b_h2", "b_o1", "b_o2")
 
 COLUMNS = (
-    Column("run", "int64", "run number, 0-based: lr_index * n_inits + init number (stable)"),
+    Column("run", "int64", "run number, 0-based: rate_index * n_inits + init number (stable; see README)"),
     Column(
         "lr",
         "float64",
-        "learning rate (float64 as specified; float32 sweeps train with it rounded to float32)",
+        "learning rate (float64 as specified; float32 sweeps train with it rounded to float32); "
+        "with per-layer rates, the hidden layer's (= lr_hidden)",
     ),
+    Column("lr_hidden", "float64", "learning rate of w1…w4 and the hidden biases", since=2),
+    Column("lr_output", "float64", "learning rate of w5…w8 and the output biases", since=2),
     Column("init", "string", "initialisation kind of the run's [[init]] block"),
     Column("init_block", "int32", "which [[init]] block, 0-based, in spec order"),
     Column("init_index", "int64", "index of the initialisation within its block"),
+    Column("grid_x", "float64", "the run's x coordinate in a grid block (null elsewhere)", True, since=2),
+    Column("grid_y", "float64", "the run's y coordinate in a grid block (null elsewhere)", True, since=2),
     *(Column(f"w{k}_init", "value", f"initial w{k} (step 0)") for k in range(1, 9)),
+    *(Column(f"{b}_init", "value", f"initial {b} (step 0)", when="biases", since=2) for b in BIAS_NAMES),
     *(Column(f"w{k}", "value", f"final w{k} (after the last update)") for k in range(1, 9)),
+    *(Column(b, "value", f"final {b} (after the last update)", when="trained", since=2) for b in BIAS_NAMES),
     Column("final_loss", "value", "E_total at the last step (after the last update)"),
     Column("min_loss", "value", "lowest E_total over steps 0 … steps"),
     Column("first_step_below_tol", "int64", "first step whose E_total < tolerance; null if none", True),
@@ -60,6 +73,20 @@ COLUMNS = (
     Column("loss", "curve", "E_total at the recorded steps (metadata: recorded_steps)"),
 )
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+
+
+def columns_of(biases=False, trained=False):
+    """The columns of a sweep's dataset: the always-present ones, and the bias ones it has."""
+    present = {None, "biases"} if biases else {None}
+    if trained:
+        present.add("trained")
+    return tuple(c for c in COLUMNS if c.when in present)
+
+
+def spec_columns(spec):
+    return columns_of(spec.biases is not None, spec.train_biases)
+
+
 #: Keys of the ``fastbp`` metadata block that readers rely on.
 METADATA_KEYS = (
     "schema_version",
@@ -119,9 +146,10 @@ def _arrow_type(column, value):
     return _FIXED_TYPES[column.type]
 
 
-def schema(dtype, metadata=None):
+def schema(dtype, metadata=None, columns=None):
     value = pa.float32() if dtype == "float32" else pa.float64()
-    fields = [pa.field(c.name, _arrow_type(c, value), nullable=c.nullable) for c in COLUMNS]
+    columns = columns_of() if columns is None else columns
+    fields = [pa.field(c.name, _arrow_type(c, value), nullable=c.nullable) for c in columns]
     return pa.schema(fields, metadata=metadata)
 
 
@@ -137,15 +165,16 @@ def file_metadata(spec, versions_):
         "recorded_steps": [int(s) for s in spec.recorded_steps],
         "tolerance": spec.tolerance,
         "versions": versions_,
-        "columns": {c.name: c.meaning for c in COLUMNS},
+        "columns": {c.name: c.meaning for c in spec_columns(spec)},
     }
     return {METADATA_KEY: json.dumps(block, sort_keys=True).encode()}
 
 
 def check_format(block, field, path, what="dataset"):
     """Refuse a manifest or metadata block that is not this contract's (format and version)."""
-    if block.get("format") != FORMAT or block.get("schema_version") != SCHEMA_VERSION:
-        raise DatasetError(field, path, f"a {FORMAT} {what} of schema version {SCHEMA_VERSION}")
+    if block.get("format") != FORMAT or block.get("schema_version") not in READABLE_VERSIONS:
+        versions = " or ".join(str(v) for v in READABLE_VERSIONS)
+        raise DatasetError(field, path, f"a {FORMAT} {what} of schema version {versions}")
 
 
 def metadata_of(arrow_schema, field, path):
@@ -200,23 +229,30 @@ def arrow_strings(labels, codes):
     return pa.Array.from_buffers(pa.string(), len(codes), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-def shard_table(spec, layout, w_init, result, metadata):
-    """A shard's rows as a ``pyarrow.Table`` (``layout``: ``spec.run_layout``'s arrays; ``result``:
-    ``kernels.train``'s). No copies of the curves: the list column is one flat array plus offsets."""
+def shard_table(spec, layout, w_init, result, metadata, extra):
+    """A shard's rows as a ``pyarrow.Table`` (``layout``: ``layout.run_layout``'s arrays; ``result``:
+    ``kernels.train``'s; ``extra``: lr_output, grid_x, grid_y and b_init arrays per run). No copies
+    of the curves: the list column is one flat array plus offsets."""
     runs, lrs, init_blocks, init_indices = layout
     n, n_points = len(runs), result.loss.shape[1]
-    table_schema = schema(spec.dtype, metadata)
+    columns = spec_columns(spec)
+    table_schema = schema(spec.dtype, metadata, columns)
     # int32 offsets: the spec caps shard_size × recorded points below 2**31.
     offsets = arrow_array(np.arange(n + 1, dtype=np.int32) * np.int32(n_points))
     loss_type = table_schema.field("loss").type
     first_hit = result.first_step_below_tol
     finite = np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss)
+    grid_x, grid_y = extra["grid_x"], extra["grid_y"]
     arrays = {
         "run": arrow_array(runs),
         "lr": arrow_array(lrs),
+        "lr_hidden": arrow_array(lrs),
+        "lr_output": arrow_array(extra["lr_output"]),
         "init": arrow_strings([b.kind for b in spec.inits], init_blocks),
         "init_block": arrow_array(init_blocks.astype(np.int32)),
         "init_index": arrow_array(init_indices),
+        "grid_x": arrow_array(grid_x, valid=~np.isnan(grid_x)),
+        "grid_y": arrow_array(grid_y, valid=~np.isnan(grid_y)),
         **{f"w{k + 1}_init": arrow_array(w_init[k]) for k in range(8)},
         **{f"w{k + 1}": arrow_array(result.weights[k]) for k in range(8)},
         "final_loss": arrow_array(result.final_loss),
@@ -225,4 +261,9 @@ def shard_table(spec, layout, w_init, result, metadata):
         "overflow": arrow_array(~finite),
         "loss": pa.ListArray.from_arrays(offsets, arrow_array(result.loss.reshape(-1)), type=loss_type),
     }
-    return pa.Table.from_arrays([arrays[name] for name in COLUMN_NAMES], schema=table_schema)
+    if spec.biases is not None:
+        for k, name in enumerate(BIAS_NAMES):
+            arrays[f"{name}_init"] = arrow_array(extra["b_init"][k])
+            if spec.train_biases:
+                arrays[name] = arrow_array(result.biases[k])
+    return pa.Table.from_arrays([arrays[c.name] for c in columns], schema=table_schema)

@@ -38,6 +38,10 @@ class InitKind:
     weights: object  # (seed, block number, params, indices) -> (8, R) float64
     label: object  # params -> the figures' name for the block's runs
     float32_keys: tuple = ()  # numbers a float32 sweep must be able to hold
+    # (params, indices, biases (4, R) float64 from the network) -> the runs' initial biases
+    biases: object = None
+    # (params, indices) -> (x, y) coordinates of each run, for blocks that lay runs out on a plane
+    coordinates: object = None
 
 
 def _counted(block, where):
@@ -123,8 +127,110 @@ def _xavier_weights(seed, number, params, indices):
     return 0.0 + _XAVIER_STD * _standard_normal(seed, number, indices)
 
 
-def _kind(name, keys, parse, weights, label, float32_keys=()):
-    return InitKind(name, frozenset({"kind", "count", *keys}), parse, weights, label, float32_keys)
+def _kind(name, keys, parse, weights, label, float32_keys=(), biases=None, coordinates=None):
+    return InitKind(
+        name, frozenset({"kind", "count", *keys}), parse, weights, label, float32_keys, biases, coordinates
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# kind = "grid": a plane through weight space, two axes, every other weight from `base`
+
+WEIGHT_NAMES = tuple(f"w{k}" for k in range(1, 9))
+BIAS_NAMES = ("b_h1", "b_h2", "b_o1", "b_o2")
+SHARED_BIAS_NAMES = {"b_h": (0, 1), "b_o": (2, 3)}  # a shared bias sets both of its units
+OFFSETS = {"hidden": range(0, 4), "output": range(4, 8)}  # a constant added to a layer's weights
+MAX_AXIS = 2**24
+
+
+def _parse_axis(block, where, axis):
+    field = f"{where}.{axis}"
+    value = block.get(axis)
+    if not isinstance(value, dict):
+        raise SpecError(field, value, "a table such as {weight = 'w5', linspace = [-4.0, 4.0], num = 256}")
+    targets = [key for key in ("weight", "bias", "offset") if key in value]
+    spacing = [key for key in ("linspace", "logspace") if key in value]
+    if len(targets) != 1 or len(spacing) != 1 or set(value) != {targets[0], spacing[0], "num"}:
+        raise SpecError(
+            field, value, "exactly one of weight/bias/offset, one of linspace/logspace = [a, b], and num = n"
+        )
+    target, space = targets[0], spacing[0]
+    names = {
+        "weight": WEIGHT_NAMES,
+        "bias": BIAS_NAMES + tuple(SHARED_BIAS_NAMES),
+        "offset": tuple(OFFSETS),
+    }[target]
+    name = errors.choice(f"{field}.{target}", value[target], names)
+    a, b = number_tuple(f"{field}.{space}", value[space], 2)
+    num = integer(f"{field}.num", value["num"], minimum=1)
+    if num > MAX_AXIS:
+        raise SpecError(f"{field}.num", num, f"an integer from 1 to {MAX_AXIS:,}")
+    with np.errstate(over="ignore"):
+        values = np.logspace(a, b, num) if space == "logspace" else np.linspace(a, b, num)
+    if not np.isfinite(values).all():
+        raise SpecError(f"{field}.{space}", [a, b], "ends whose values are finite")
+    return {target: name, space: [a, b], "num": num}
+
+
+def axis_values(axis):
+    """The values along one axis of a grid block (numpy's linspace/logspace, float64)."""
+    space = "logspace" if "logspace" in axis else "linspace"
+    a, b = axis[space]
+    return np.logspace(a, b, axis["num"]) if space == "logspace" else np.linspace(a, b, axis["num"])
+
+
+def _target(axis):
+    return next((key, axis[key]) for key in ("weight", "bias", "offset") if key in axis)
+
+
+def _parse_grid(block, where):
+    x, y = _parse_axis(block, where, "x"), _parse_axis(block, where, "y")
+    if _target(x) == _target(y):
+        raise SpecError(
+            f"{where}.y", block.get("y"), f"another weight, bias or offset than x ({_target(x)[1]})"
+        )
+    base = list(number_tuple(f"{where}.base", block.get("base", COURSE_WEIGHTS), 8))
+    count = x["num"] * y["num"]
+    if "count" in block and integer(f"{where}.count", block["count"], minimum=1) != count:
+        raise SpecError(f"{where}.count", block["count"], f"{count}, x.num × y.num (or leave count out)")
+    return {"x": x, "y": y, "base": base}, count
+
+
+def grid_coordinates(params, indices):
+    """(x, y) values of runs ``indices`` of a grid block: x varies fastest (index = iy·nx + ix)."""
+    nx = params["x"]["num"]
+    iy, ix = np.divmod(np.asarray(indices, dtype=np.int64), nx)
+    return axis_values(params["x"])[ix], axis_values(params["y"])[iy]
+
+
+def _grid_weights(seed, number, params, indices):
+    weights = np.repeat(np.array(params["base"], dtype=np.float64)[:, None], len(indices), axis=1)
+    for axis, values in zip(("x", "y"), grid_coordinates(params, indices)):
+        target, name = _target(params[axis])
+        if target == "weight":
+            weights[WEIGHT_NAMES.index(name)] = values
+        elif target == "offset":
+            for row in OFFSETS[name]:
+                weights[row] = weights[row] + values
+    return weights
+
+
+def _grid_biases(params, indices, biases):
+    for axis, values in zip(("x", "y"), grid_coordinates(params, indices)):
+        target, name = _target(params[axis])
+        if target == "bias":
+            rows = SHARED_BIAS_NAMES.get(name) or (BIAS_NAMES.index(name),)
+            for row in rows:
+                biases[row] = values
+    return biases
+
+
+def _grid_label(params):
+    def axis_text(axis):
+        target, name = _target(axis)
+        return f"{name} offset" if target == "offset" else name
+
+    return f"grid {axis_text(params['x'])} × {axis_text(params['y'])}"
 
 
 KINDS = {
@@ -155,6 +261,15 @@ KINDS = {
             lambda p: f"Xavier ({p.get('distribution', 'uniform')})",
         ),
         _kind("fixed", ("weights",), _parse_fixed, _fixed_weights, lambda p: "fixed weights"),
+        _kind(
+            "grid",
+            ("x", "y", "base"),
+            _parse_grid,
+            _grid_weights,
+            _grid_label,
+            biases=_grid_biases,
+            coordinates=grid_coordinates,
+        ),
     )
 }
 

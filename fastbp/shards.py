@@ -5,7 +5,7 @@
 
 from dataclasses import dataclass
 
-from fastbp.spec import initial_weights, run_layout
+from fastbp.layout import grid_coordinates, initial_biases, initial_weights, output_rates, run_layout
 
 #: A shard holds at most this many runs, and at most _SHARD_BYTES of loss curves.
 MAX_SHARD_RUNS = 65536
@@ -50,8 +50,16 @@ def compute_shard(spec, shard, shard_size, versions=None, on_slice=None):
 
     first = shard * shard_size
     layout = run_layout(spec, first, min(first + shard_size, spec.n_runs))
-    _runs, lrs, blocks, indices = layout
+    runs, lrs, blocks, indices = layout
     w_init = initial_weights(spec, blocks, indices).astype(spec.dtype)
+    lr_output = output_rates(spec, runs)
+    b_init = initial_biases(spec, blocks, indices)
+    model = {}  # only what the spec uses: a bias-free single-rate sweep makes today's call
+    if spec.per_layer:
+        model["lr_output"] = lr_output.astype(spec.dtype)
+    if b_init is not None:
+        b_init = b_init.astype(spec.dtype)
+        model.update(biases=b_init, train_biases=spec.train_biases, shared_biases=spec.shared_biases)
     result = kernels.train(
         w_init,
         lrs.astype(spec.dtype),
@@ -61,6 +69,9 @@ def compute_shard(spec, shard, shard_size, versions=None, on_slice=None):
         record_every=spec.record_every,
         tolerance=spec.tolerance,
         on_slice=None if on_slice is None else (lambda steps_done: on_slice(len(lrs), steps_done)),
+        **model,
     )
+    grid_x, grid_y = grid_coordinates(spec, blocks, indices)
+    extra = {"lr_output": lr_output, "grid_x": grid_x, "grid_y": grid_y, "b_init": b_init}
     metadata = contract.file_metadata(spec, versions or contract.versions())
-    return contract.shard_table(spec, layout, w_init, result, metadata)
+    return contract.shard_table(spec, layout, w_init, result, metadata, extra)

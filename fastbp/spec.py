@@ -29,6 +29,8 @@ from fastbp.inits import KINDS, finite_number, integer, number_tuple
 TOP_KEYS = {
     "steps",
     "lr",
+    "lr_hidden",
+    "lr_output",
     "dtype",
     "seed",
     "record_every",
@@ -38,7 +40,7 @@ TOP_KEYS = {
     "network",
     "init",
 }
-NETWORK_KEYS = {"inputs", "targets"}
+NETWORK_KEYS = {"inputs", "targets", "biases", "train_biases"}
 MAX_RUNS = 2**53  # run numbers stay exact in float64 tools
 MAX_RECORDED_POINTS = 2**21  # per run: a 64-run block of curves stays within 1 GiB
 MAX_LRS = 2**24  # learning rates in one sweep (a 4096 × 4096 map of two rates)
@@ -69,6 +71,21 @@ class SweepSpec:
     targets: tuple
     inits: tuple
     source: dict  # the normalised dict (lr as given, defaults filled in)
+    # Learning rate per layer (docs/model.md): then ``lrs`` holds the hidden layer's rates and
+    # ``lr_output`` the output layer's, crossed (hidden outer); None for one rate.
+    lr_output: tuple | None = None
+    biases: tuple | None = None  # b_h1, b_h2, b_o1, b_o2 (a shared bias repeated), or None
+    shared_biases: bool = False
+    train_biases: bool = False
+
+    @property
+    def per_layer(self):
+        return self.lr_output is not None
+
+    @property
+    def n_rates(self):
+        """Learning rates (or rate pairs) in the grid: the outer loop of the run numbering."""
+        return len(self.lrs) * (len(self.lr_output) if self.per_layer else 1)
 
     @property
     def n_inits(self):
@@ -76,7 +93,7 @@ class SweepSpec:
 
     @property
     def n_runs(self):
-        return len(self.lrs) * self.n_inits
+        return self.n_rates * self.n_inits
 
     @functools.cached_property
     def recorded_steps(self):
@@ -134,12 +151,12 @@ def parse_spec(data):
     """Validate a spec dict (as read from TOML) into a ``SweepSpec``."""
     _no_unknown_keys("spec", data, TOP_KEYS)
     for key in ("steps", "lr"):
-        if key not in data:
+        if key not in data and not (key == "lr" and ("lr_hidden" in data or "lr_output" in data)):
             raise SpecError(key, "nothing", f"required key '{key}' (see the README's spec section)")
     steps = integer("steps", data["steps"], minimum=1)
     if steps > MAX_STEPS:
         raise SpecError("steps", steps, f"an integer from 1 to {MAX_STEPS}")
-    lr_source, lrs = _parse_lr(data["lr"])
+    rates = _parse_rates(data)
     dtype = errors.choice("dtype", data.get("dtype", "float64"), DTYPES)
     seed = integer("seed", data.get("seed", 0), minimum=0)
     if seed >= 2**64:
@@ -175,6 +192,7 @@ def parse_spec(data):
     _no_unknown_keys("network", network, NETWORK_KEYS)
     inputs = number_tuple("network.inputs", network.get("inputs", COURSE_INPUTS), 2)
     targets = number_tuple("network.targets", network.get("targets", COURSE_TARGETS), 2)
+    biases, shared_biases, train_biases = _parse_biases(network)
 
     raw_inits = data.get("init")
     if raw_inits is None:
@@ -185,7 +203,7 @@ def parse_spec(data):
 
     source = {
         "steps": steps,
-        "lr": lr_source,
+        **rates.source,
         "dtype": dtype,
         "seed": seed,
         "record_every": record_every,
@@ -193,13 +211,32 @@ def parse_spec(data):
         "network": {"inputs": list(inputs), "targets": list(targets)},
         "init": [dict(block.params) for block in inits],
     }
+    if biases is not None:  # only then: a bias-free spec keeps its canonical form (and its datasets)
+        shown = [biases[0], biases[2]] if shared_biases else list(biases)
+        source["network"].update(biases=shown, train_biases=train_biases)
     if shard_size is not None:
         source["shard_size"] = shard_size
     if name is not None:
         source["name"] = name
     spec = SweepSpec(
-        steps, lrs, dtype, seed, record_every, tolerance, shard_size, name, inputs, targets, inits, source
+        steps,
+        rates.hidden,
+        dtype,
+        seed,
+        record_every,
+        tolerance,
+        shard_size,
+        name,
+        inputs,
+        targets,
+        inits,
+        source,
+        lr_output=rates.output,
+        biases=biases,
+        shared_biases=shared_biases,
+        train_biases=train_biases,
     )
+    _check_inits_against_network(spec)
     if spec.n_runs > MAX_RUNS:
         raise SpecError("grid", f"{spec.n_runs} runs", f"at most {MAX_RUNS} runs")
     if dtype == "float32":
@@ -226,8 +263,14 @@ def _check_float32(spec):
                 f"{', not rounding to 0' if positive else ''}) when dtype = 'float32'",
             )
 
-    for k, lr in enumerate(spec.lrs):
-        check(f"lr[{k}]", lr, positive=True)
+    for key, rates in (
+        ("lr_hidden" if spec.per_layer else "lr", spec.lrs),
+        ("lr_output", spec.lr_output or ()),
+    ):
+        for k, lr in enumerate(rates):
+            check(f"{key}[{k}]", lr, positive=True)
+    for k, value in enumerate(spec.biases or ()):
+        check(f"network.biases[{k}]", value)
     for name, values in (("network.inputs", spec.inputs), ("network.targets", spec.targets)):
         for k, value in enumerate(values):
             check(f"{name}[{k}]", value)
@@ -249,17 +292,86 @@ def _no_unknown_keys(where, table, allowed):
             raise SpecError(field, "an unknown key", "one of " + ", ".join(sorted(allowed)))
 
 
-def _parse_lr(value):
+@dataclass(frozen=True)
+class _Rates:
+    hidden: tuple  # or the one rate of every layer
+    output: tuple | None
+    source: dict  # {"lr": …} or {"lr_hidden": …, "lr_output": …}
+
+
+def _parse_rates(data):
+    """``lr``, or ``lr_hidden`` and ``lr_output`` (crossed, hidden outer): never both forms."""
+    per_layer = [key for key in ("lr_hidden", "lr_output") if key in data]
+    if "lr" in data and per_layer:
+        raise SpecError(
+            per_layer[0], "given with lr", "either lr, or both lr_hidden and lr_output, not both forms"
+        )
+    if not per_layer:
+        if "lr" not in data:
+            raise SpecError("lr", "nothing", "required key 'lr' (see the README's spec section)")
+        source, lrs = _parse_lr(data["lr"])
+        return _Rates(lrs, None, {"lr": source})
+    if len(per_layer) == 1:
+        missing = "lr_output" if per_layer[0] == "lr_hidden" else "lr_hidden"
+        raise SpecError(missing, "nothing", f"a rate list for {missing} too: per-layer rates come in pairs")
+    hidden_source, hidden = _parse_lr(data["lr_hidden"], "lr_hidden")
+    output_source, output = _parse_lr(data["lr_output"], "lr_output")
+    if len(hidden) * len(output) > MAX_LRS:
+        raise SpecError(
+            "lr_output", f"{len(hidden):,} × {len(output):,} pairs", f"at most {MAX_LRS:,} rate pairs"
+        )
+    return _Rates(hidden, output, {"lr_hidden": hidden_source, "lr_output": output_source})
+
+
+def _parse_biases(network):
+    """(b_h1, b_h2, b_o1, b_o2) or None, shared?, trained?"""
+    train = network.get("train_biases", False)
+    if not isinstance(train, bool):
+        raise SpecError("network.train_biases", train, "true or false")
+    if "biases" not in network:
+        if train:
+            raise SpecError("network.train_biases", train, "false unless network.biases is given")
+        return None, False, False
+    value = network["biases"]
+    if isinstance(value, list) and len(value) == 2:
+        b_h, b_o = number_tuple("network.biases", value, 2)
+        return (b_h, b_h, b_o, b_o), True, train
+    if isinstance(value, list) and len(value) == 4:
+        return number_tuple("network.biases", value, 4), False, train
+    raise SpecError(
+        "network.biases", value, "[b_h, b_o] (shared per layer) or [b_h1, b_h2, b_o1, b_o2] (one per unit)"
+    )
+
+
+def _check_inits_against_network(spec):
+    for number, block in enumerate(spec.inits):
+        for axis in ("x", "y"):
+            coordinate = block.params.get(axis) or {}
+            if "bias" in coordinate and spec.biases is None:
+                raise SpecError(
+                    f"init[{number}].{axis}.bias",
+                    coordinate["bias"],
+                    "a bias axis only when network.biases is given",
+                )
+            if "bias" in coordinate and spec.shared_biases and coordinate["bias"] not in ("b_h", "b_o"):
+                raise SpecError(
+                    f"init[{number}].{axis}.bias", coordinate["bias"], "'b_h' or 'b_o' with shared biases"
+                )
+
+
+def _parse_lr(value, key="lr"):
     """(normalised form, tuple of floats): a number, a list, or {logspace|linspace = [a, b], num = n}."""
     if isinstance(value, dict):
         kinds = [k for k in ("logspace", "linspace") if k in value]
         if len(kinds) != 1 or set(value) != {kinds[0], "num"}:
-            raise SpecError("lr", value, "{logspace = [a, b], num = n} or {linspace = [a, b], num = n}")
+            raise SpecError(key, value, "{logspace = [a, b], num = n} or {linspace = [a, b], num = n}")
         kind = kinds[0]
-        a, b = number_tuple(f"lr.{kind}", value[kind], 2)
-        num = integer("lr.num", value["num"], minimum=1)
+        a, b = number_tuple(f"{key}.{kind}", value[kind], 2)
+        num = integer(f"{key}.num", value["num"], minimum=1)
         if num > MAX_LRS:
-            raise SpecError("lr.num", num, f"an integer from 1 to {MAX_LRS:,} (learning rates in one sweep)")
+            raise SpecError(
+                f"{key}.num", num, f"an integer from 1 to {MAX_LRS:,} (learning rates in one sweep)"
+            )
         with np.errstate(over="ignore"):  # an overflowing end is refused below, by value
             lrs = np.logspace(a, b, num) if kind == "logspace" else np.linspace(a, b, num)
         lrs = tuple(float(x) for x in lrs)
@@ -267,26 +379,26 @@ def _parse_lr(value):
     elif isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
         # A TOML array, or in Python any sequence or 1-D array of numbers.
         if len(value) == 0:
-            raise SpecError("lr", list(value), "at least one learning rate (the grid would be empty)")
+            raise SpecError(key, list(value), "at least one learning rate (the grid would be empty)")
         if len(value) > MAX_LRS:
-            raise SpecError(
-                "lr", f"{len(value):,} values", f"at most {MAX_LRS:,} learning rates in one sweep"
-            )
+            raise SpecError(key, f"{len(value):,} values", f"at most {MAX_LRS:,} learning rates in one sweep")
         numbers = value.tolist() if isinstance(value, np.ndarray) else value
-        lrs = tuple(finite_number(f"lr[{k}]", x, positive=True) for k, x in enumerate(numbers))
+        lrs = tuple(finite_number(f"{key}[{k}]", x, positive=True) for k, x in enumerate(numbers))
         source = list(lrs)
     else:
-        lrs = (finite_number("lr", value, positive=True),)
+        lrs = (finite_number(key, value, positive=True),)
         source = list(lrs)
     first_index = {}
     for k, x in enumerate(lrs):
         if not (math.isfinite(x) and x > 0):
-            raise SpecError(f"lr[{k}]", x, "a finite number > 0")
+            raise SpecError(f"{key}[{k}]", x, "a finite number > 0")
         # A rate twice would train the same runs twice under two run numbers: refused, not merged,
         # so that run numbering always follows the spec as written.
         if x in first_index:
             raise SpecError(
-                f"lr[{k}]", x, f"a learning rate not already in the grid (lr[{first_index[x]}] is {x!r})"
+                f"{key}[{k}]",
+                x,
+                f"a learning rate not already in the grid ({key}[{first_index[x]}] is {x!r})",
             )
         first_index[x] = k
     return source, lrs
@@ -300,33 +412,3 @@ def _parse_init(number, block):
     _no_unknown_keys(where, block, kind.keys)
     params, count = kind.parse(block, where)
     return InitBlock(kind.name, count, {"kind": kind.name, **params, "count": count})
-
-
-# ---------------------------------------------------------------------------------------------
-# The grid: which (lr, init block, index) a run number is, and its initial weights.
-
-
-def run_layout(spec, first_run, stop_run):
-    """For runs [first_run, stop_run): lr values, init block numbers, indices in the block."""
-    runs = np.arange(first_run, stop_run, dtype=np.int64)
-    n_inits = spec.n_inits
-    lr_index, init_number = np.divmod(runs, n_inits)
-    block_starts = np.cumsum([0] + [b.count for b in spec.inits], dtype=np.int64)
-    block = np.searchsorted(block_starts, init_number, side="right") - 1
-    index = init_number - block_starts[block]
-    lrs = np.asarray(spec.lrs, dtype=np.float64)[lr_index]
-    return runs, lrs, block.astype(np.int32), index
-
-
-def initial_weights(spec, block_numbers, indices):
-    """(8, R) float64 initial weights for runs given by their block numbers and indices."""
-    weights = np.empty((8, len(indices)), dtype=np.float64)
-    for number, block in enumerate(spec.inits):
-        mask = block_numbers == number
-        if mask.any():
-            weights[:, mask] = _block_weights(spec.seed, number, block, indices[mask])
-    return weights
-
-
-def _block_weights(seed, number, block, indices):
-    return KINDS[block.kind].weights(seed, number, block.params, indices)

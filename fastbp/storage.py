@@ -232,7 +232,10 @@ def _open_held(filesystem, path, spec, shard_size, overwrite, field, info, made_
         if MANIFEST in names:
             existing = read_manifest(filesystem, manifest_path, field)
             same_spec = canonical_json(existing["spec"]) == canonical_json(spec.as_dict())
-            same_code = existing.get("kernel_source") == kernel_source_stamp()
+            same_code = (
+                existing.get("kernel_source") == kernel_source_stamp()
+                and existing.get("schema_version") == contract.SCHEMA_VERSION
+            )
             if same_spec and same_code:
                 return Dataset(filesystem, path, existing)
             if not overwrite:

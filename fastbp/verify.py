@@ -113,8 +113,11 @@ def shard_problem(filesystem, path, spec_json, start, stop):
         block = json.loads(block)
     except ValueError:
         return "fastbp metadata is not JSON"
-    if block.get("format") != contract.FORMAT or block.get("schema_version") != contract.SCHEMA_VERSION:
-        return f"not a {contract.FORMAT} shard of schema version {contract.SCHEMA_VERSION}"
+    if (
+        block.get("format") != contract.FORMAT
+        or block.get("schema_version") not in contract.READABLE_VERSIONS
+    ):
+        return f"not a {contract.FORMAT} shard of a schema version this fastbp reads"
     if canonical_json(block.get("spec")) != spec_json:
         return "a shard of another spec"
     if footer.num_rows != stop - start:

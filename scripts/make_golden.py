@@ -145,6 +145,7 @@ def main(argv=None):
         with open(spec_path, "w", encoding="utf-8") as handle:
             handle.write(text.format(version=SCHEMA_VERSION))
         summary = fastbp.sweep(spec_path, out=os.path.join(directory, "dataset"), progress=False)
+        os.remove(os.path.join(directory, "dataset", ".fastbp-lock"))  # the writers' lock: no data
         size = sum(entry.stat().st_size for entry in os.scandir(os.path.join(directory, "dataset")))
         print(f"{directory}: {summary.n_runs} runs, {summary.n_shards} shards, {size:,} bytes")
     return 0

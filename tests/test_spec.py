@@ -18,7 +18,8 @@ import pytest
 from reference import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 from fastbp.errors import SpecError  # noqa: E402
-from fastbp.spec import initial_weights, load_spec, parse_spec, run_layout  # noqa: E402
+from fastbp.layout import initial_weights, run_layout  # noqa: E402
+from fastbp.spec import load_spec, parse_spec  # noqa: E402
 
 N = 20_000  # runs per statistical check
 

@@ -38,7 +38,8 @@ from reference import COURSE_INPUTS, COURSE_WEIGHTS, REPORT_LRS
 
 import fastbp  # noqa: E402
 from fastbp.errors import DatasetError, SpecError  # noqa: E402
-from fastbp.spec import initial_weights, load_spec, run_layout  # noqa: E402
+from fastbp.layout import initial_weights, run_layout  # noqa: E402
+from fastbp.spec import load_spec  # noqa: E402
 
 RTOL_F64 = ref.RTOL_FLOAT64
 RTOL_F32 = ref.RTOL_FLOAT32_CURVES
@@ -120,13 +121,16 @@ def mixed64(tmp_path_factory):
 def test_schema_columns_and_types(mixed64):
     out, _ = mixed64
     schema = ds.dataset(str(out), format="parquet").schema
-    expected = (
-        ["run", "lr", "init", "init_block", "init_index"]
+    expected = (  # schema version 2: lr_hidden, lr_output and the grid coordinates for every sweep
+        ["run", "lr", "lr_hidden", "lr_output", "init", "init_block", "init_index", "grid_x", "grid_y"]
         + INIT_NAMES
         + WEIGHT_NAMES
         + ["final_loss", "min_loss", "first_step_below_tol", "overflow", "loss"]
     )
     assert schema.names == expected
+    table = ds.dataset(str(out), format="parquet").to_table()
+    assert table["lr_hidden"].equals(table["lr"]) and table["lr_output"].equals(table["lr"])  # one rate
+    assert table["grid_x"].null_count == table.num_rows  # no grid block
     assert schema.field("run").type == pa.int64()
     assert schema.field("lr").type == pa.float64()
     assert schema.field("init").type == pa.string()
