@@ -84,6 +84,9 @@ def build_parser():
     plot.add_argument("dataset", help="the dataset directory written by fastbp sweep")
     plot.add_argument("--out", required=True, help="directory for the figures")
     plot.add_argument("--format", default="png", help="png (default), svg or pdf")
+    from fastbp.workbook_audit.cli import add_parser
+
+    add_parser(commands)
     return parser
 
 
@@ -102,6 +105,8 @@ def main(argv=None):
             return _table(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "audit":
+            return args.run(args)
         return _plot(args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
