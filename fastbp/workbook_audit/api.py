@@ -13,6 +13,7 @@ from fastbp.workbook_audit.workbook import (
     find_tables,
     read_book,
     sheet_ref,
+    uncached_phrase,
 )
 
 #: The columns of every row, in this order (csv, markdown and json keep it).
@@ -101,7 +102,7 @@ def audit_file(path, rtol=DEFAULT_RTOL):
     if not rows:
         if uncached:
             message = (
-                f"{uncached} formula cells have no saved value, so no table can be read: open the "
+                f"{uncached_phrase(uncached)} no saved value, so no table can be read: open the "
                 "file in Excel, LibreOffice or Google Sheets, save it, and audit it again"
             )
         else:

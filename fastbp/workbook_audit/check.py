@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from fastbp.workbook_audit import headers, scenario, slips
 from fastbp.workbook_audit.recompute import replay_row, updated
-from fastbp.workbook_audit.workbook import number, sheet_ref
+from fastbp.workbook_audit.workbook import cell_name, number, sheet_ref, uncached_phrase
 
 DEFAULT_RTOL = 1e-12
 SAFETY = 2.0  # the bounds are worst cases already; 2 covers the spreadsheet's own last-bit rounding
@@ -151,11 +151,9 @@ class Check:
         uncached = table.uncached_cells()
         if uncached:
             r, c = uncached[0]
-            from fastbp.workbook_audit.workbook import cell_name
-
             out.verdict = "unreadable"
             out.message = (
-                f"{len(uncached)} formula cells have no saved value (first {cell_name(r, c)}): "
+                f"{uncached_phrase(len(uncached))} no saved value (first {cell_name(r, c)}): "
                 "open the file in Excel, LibreOffice or Google Sheets, save it, and audit it again"
             )
             return out

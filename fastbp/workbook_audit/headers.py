@@ -73,8 +73,13 @@ def _base_aliases():
         add(f"a_{o}", f"act{o}", f"activation{o}", f"y{o}", f"out{n}", f"output{n}", f"{o}output")
         add(f"E{n}", f"e{n}", f"eo{n}", f"error{n}", f"erroro{n}", f"err{n}", f"loss{n}", f"losso{n}")
         add(f"E{n}", f"e{o}", f"errorout{n}", f"eout{n}")
+        for unit in (h, o):  # σ(net_h1), sigmoid(z_o1), out(net_h1), …
+            for net in (unit, f"net{unit}", f"z{unit}", f"netinput{unit}"):
+                for act in ("sigma", "sig", "sigmoid", "out", "act", "activation", "f"):
+                    a.setdefault(f"{act}{net}", f"a_{unit}")
     add("E_total", "etotal", "etot", "e", "error", "totalerror", "errortotal", "loss", "totalloss")
     add("E_total", "losstotal", "cost", "totalcost", "sumerror", "err", "etotalerror", "et")
+    add("E_total", "sumoferrors", "sumerrors", "errorsum", "totale", "e1+e2", "eo1+eo2")
     for n in range(1, 9):
         add(f"w{n}", f"w{n}", f"weight{n}", f"w{n}old", f"oldw{n}", f"w{n}current")
         add(f"w{n}_next", f"neww{n}", f"w{n}new", f"updatedw{n}", f"w{n}updated", f"w{n}+", f"w{n}'")

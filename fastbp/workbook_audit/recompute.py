@@ -72,7 +72,7 @@ def scale(a, factor):
 def replay_row(roots, sheet, err, variant=None, next_out=None):
     """Expected ``{name: (value, bound)}`` for every derived quantity of one row.
 
-    roots: ``{name: (value, bound) or None}`` for i1 i2 t1 t2 w1…w8 b_h1 b_h2 b_o1 b_o2.
+    roots: ``{name: (value, bound) or None}`` for i1 i2 t1 t2 w1…w8 (and b_h1 b_h2 b_o1 b_o2).
     sheet: ``{name: float}`` of the row's numeric cells (local replay) or None (chain).
     err(name, x): the bound of the number x read from the sheet's column name.
     variant: None (the SPEC) or a slip name of check.SLIP_VARIANTS; ``next_out`` gives
@@ -91,7 +91,8 @@ def replay_row(roots, sheet, err, variant=None, next_out=None):
     r = roots.get
     i1, i2, t1, t2 = r("i1"), r("i2"), r("t1"), r("t2")
     w1, w2, w3, w4, w5, w6, w7, w8 = (r(f"w{n}") for n in range(1, 9))
-    b_h1, b_h2, b_o1, b_o2 = r("b_h1"), r("b_h2"), r("b_o1"), r("b_o2")
+    # No bias given is no bias (zero, exactly); a bias given as None is one the sheet left empty.
+    b_h1, b_h2, b_o1, b_o2 = (r(b, (0.0, 0.0)) for b in ("b_h1", "b_h2", "b_o1", "b_o2"))
 
     h1 = val("h1", add(add(mul(w1, i1), mul(w2, i2)), b_h1))
     a_h1 = val("a_h1", sig(h1))

@@ -70,7 +70,9 @@ def _block(row):
     )
     if row["verdict"] == "unreadable":
         return f"{where}\n  UNREADABLE: {row['message']}\n\n"
-    lr = "no update to infer lr from" if row["lr"] is None else f"lr {row['lr']:g} ({row['lr_source']})"
+    source = row["lr_source"]
+    source = source if source.startswith("inferred") else f"from {source}"
+    lr = "no update to infer lr from" if row["lr"] is None else f"lr {row['lr']:g} ({source})"
     lines = [f"{where}: {row['steps']} steps, {lr}"]
     if row["verdict"] == "ok":
         lines.append(f"  ok: all {row['checked_cells']} cells checked are right (rtol {row['rtol']:g})")

@@ -144,11 +144,13 @@ def resolve(table, rows, labels, err, agrees):
         chosen = {n: best.constants[n] for n in names if n in best.constants}
         if names == list(UNITS):
             if chosen and any(v != 0 for v in chosen.values()):
+                if len(chosen) == 4 and chosen["b_h1"] == chosen["b_h2"] and chosen["b_o1"] == chosen["b_o2"]:
+                    chosen = {"b1": chosen["b_h1"], "b2": chosen["b_o1"]}  # the walk-through's shared form
                 shown = ", ".join(f"{n} = {v:g}" for n, v in chosen.items())
-                notes.append(f"biases not in the sheet; fixed {shown} fit row 0")
+                notes.append(f"biases not in the sheet: fixed {shown} fit row 0")
         elif len(opts) > 0:
             shown = ", ".join(f"{n} = {v:g}" for n, v in chosen.items())
-            notes.append(f"{shown}: not in the sheet; the values that fit row 0")
+            notes.append(f"{shown} (not in the sheet: the values that fit row 0)")
     best.notes = notes
     best.has_biases = bool(bias_source) or any(best.constants.get(u) for u in UNITS)
     best.trained = _trained(bias_source, rows)
@@ -258,7 +260,7 @@ def _trained(bias_source, rows):
 class Rate:
     value: float | None  # None: no update to infer it from
     bound: float = 0.0  # how far the true rate may be from value
-    source: str = ""  # "the first update", or the labelled cell
+    source: str = ""  # "inferred from the first update", or the labelled cell
     notes: list = field(default_factory=list)
     sign: float = 1.0  # -1: the first update went uphill (w + lr·g)
 
@@ -305,7 +307,8 @@ def resolve_rate(pairs, labels, err):
         if abs(label.value - lr) <= 2.0 * bound + 1e-12 * abs(lr):
             where = label.ref if label.ref.startswith("the sheet") else f"cell {label.ref}"
             return Rate(label.value, err("lr", label.value), where, sign=sign)
-    rate = Rate(lr, bound, "the first update", sign=sign)
+    rate = Rate(lr, bound, "inferred from the first update", sign=sign)
     for label in lr_labels:
-        rate.notes.append(f"{label.ref} says lr = {label.value:g}, but the first update used {lr:.10g}")
+        where = label.ref if label.ref.startswith("the sheet") else f"cell {label.ref}"
+        rate.notes.append(f"{where} says lr = {label.value:g}, but the first update used {lr:.10g}")
     return rate

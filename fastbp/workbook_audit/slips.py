@@ -25,7 +25,7 @@ from fastbp.workbook_audit.recompute import replay_row, updated
 
 VARIANTS = ("a_h1_for_a_h2", "a_h2_for_a_h1", "updated_output_weights", "missing_half")
 # rounded_values before the update slips: a rounded number fits some other rate by chance.
-PRIORITY = VARIANTS + ("rounded_values", "wrong_sign", "lr_changes", "not_updated", "wrong_row")
+PRIORITY = VARIANTS + ("rounded_values", "not_updated", "wrong_sign", "lr_changes", "wrong_row")
 NAMES = PRIORITY + ("unexplained",)
 WINDOW = 5
 ROUNDED_DIGITS = 12  # a column whose numbers have at most this many significant digits was rounded

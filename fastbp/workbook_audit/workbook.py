@@ -160,6 +160,10 @@ def number(value):
     return None
 
 
+def uncached_phrase(n):
+    return "1 formula cell has" if n == 1 else f"{n} formula cells have"
+
+
 def column_letters(c):
     letters = ""
     c += 1
