@@ -358,6 +358,44 @@ def test_trained_biases(biases):
 # --- files that are not right, and the command line ---------------------------------------------
 
 
+def test_lr_label_beside_the_header_new_weight_columns_and_a_last_row_of_weights(tmp_path):
+    rows = aw.student_rows(0.5, 8)
+    nexts = [f"{w}_next" for w in aw.WEIGHTS]
+    for row in rows:
+        row.update({f"{w}_next": row[w] - 0.5 * row["dE_d" + w] for w in aw.WEIGHTS})
+    rows.append({w: rows[-1][f"{w}_next"] for w in aw.WEIGHTS})  # the final weights alone
+    columns = aw.SPEC + nexts + ["gap", "lr", "rate"]
+    rows[0].update(gap=None, rate=0.5)
+    headers = {"gap": None, "rate": 0.5, **{n: f"new {n[:2]}" for n in nexts}}
+    row = only(fastbp.audit(book(tmp_path, rows, columns, headers)))
+    assert (row["verdict"], row["steps"], row["lr"]) == ("ok", 9, 0.5)
+    assert row["lr_source"] == "cell AP1"  # the number beside the "lr" label (AO1), not a column
+    rows[3]["w6_next"] += 1e-9
+    row = only(fastbp.audit(book(tmp_path, rows, columns, headers, name="b.xlsx")))
+    assert (row["column"], row["column_header"], row["step"]) == ("w6_next", "new w6", 3)
+
+
+def test_lr_column_that_changes(tmp_path):
+    rows = aw.student_rows(0.5, 12, slip="lr_changes", at=6, lr2=0.6)
+    for k, row in enumerate(rows):
+        row["lr"] = 0.5 if k < 5 else 0.6  # used for the update to the next row
+    row = only(fastbp.audit(book(tmp_path, rows, ["lr"] + aw.SPEC, {"lr": "η"})))
+    # The rate column is wrong from step 5 on (7 cells); the updates follow it, so they are right.
+    assert (row["slip"], row["first_wrong_cell"], row["wrong_cells"]) == ("lr_changes", "Sheet1!A7", 7)
+
+
+def test_semicolon_csv_with_decimal_commas(tmp_path):
+    rows = aw.student_rows(0.5, 6)
+    text = (
+        ";".join(aw.SPEC)
+        + "\n"
+        + "".join(";".join(repr(r[c]).replace(".", ",") for c in aw.SPEC) + "\n" for r in rows)
+    )
+    (tmp_path / "export.csv").write_text(text)
+    row = only(fastbp.audit(tmp_path / "export.csv"))
+    assert (row["verdict"], row["steps"], row["lr"]) == ("ok", 6, 0.5)
+
+
 def test_formulas_without_cached_values(tmp_path):
     # openpyxl writes formulas without their results: exactly such a file.
     wb = openpyxl.Workbook()

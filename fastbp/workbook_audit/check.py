@@ -80,6 +80,8 @@ class Check:
     """The state of one table's check; slips.py replays variants against it."""
 
     def __init__(self, table, labels, rtol):
+        # Of several labelled cells of one name (a sheet with two tables), the nearest is this table's.
+        labels = sorted(labels, key=lambda label: label.distance(table))
         self.table, self.labels, self.rtol = table, labels, rtol
         self.n = len(table.rows)
         self.names = dict(zip(table.cols, table.cols))  # SPEC name in the check -> table column name

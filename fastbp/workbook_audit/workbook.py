@@ -127,10 +127,8 @@ def _text_cell(text):
     text = text.strip()
     if not text:
         return None
-    try:
-        return float(text)
-    except ValueError:
-        return text
+    x = number(text)  # "0,15" too: a semicolon-separated export with decimal commas
+    return text if x is None else x
 
 
 def _at(grid, r, c):
@@ -304,6 +302,11 @@ def _table(sheet, grid, r, row, group, transposed):
         else:
             skipped += 1
         k += 1
+    if rows:
+        # A name in the header row with nothing under it ("lr" beside its number) is a label.
+        for name, c in list(cols.items()):
+            if name not in headers.WEIGHTS and all(_at(grid, k, c) in (None, "") for k in rows):
+                del cols[name], texts[name]
     return Table(sheet, r, cols, texts, not_checked, rows, transposed)
 
 
@@ -312,10 +315,19 @@ class Label:
     name: str  # SPEC name: lr, i1, i2, t1, t2, b1, b2, b_h1, …
     value: float
     ref: str  # where the number is (a cell, or the sheet's name)
+    at: tuple = (0, 0)  # its grid (row, col): the label nearest a table is that table's
+
+    def distance(self, table):
+        r, c = (
+            (min(table.cols.values()), table.header)
+            if table.transposed
+            else (table.header, min(table.cols.values()))
+        )
+        return abs(self.at[0] - r) + abs(self.at[1] - c)
 
 
 LABELLED = {"lr", "i1", "i2", "t1", "t2", "b1", "b2", "b_h1", "b_h2", "b_o1", "b_o2"}
-_INLINE = re.compile(r"^\s*(.+?)\s*[=:]\s*([-+]?(?:\d+[.,]?\d*|[.,]\d+)(?:[eE][-+]?\d+)?)\s*$")
+_INLINE = re.compile(r"^\s*(.+?)\s*(?:[=:]|\s)\s*([-+]?(?:\d+[.,]?\d*|[.,]\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
 def find_labels(sheet, tables):
@@ -333,22 +345,31 @@ def find_labels(sheet, tables):
                 continue
             found = _inline(v)
             if found is not None:
-                labels.append(Label(found[0], found[1], cell_name(r, c)))
+                labels.append(Label(found[0], found[1], cell_name(r, c), (r, c)))
                 continue
             name = headers.canonical(v)
             name = {"b3": None, "b4": None}.get(name, name)
             if name not in LABELLED:
                 continue
-            for rr, cc in [(r, c + d) for d in range(1, _RIGHT + 1)] + [(r + 1, c)]:
-                value = _at(grid, rr, cc)
-                x = number(value)
-                if x is not None and (rr, cc) not in taken:
-                    labels.append(Label(name, x, cell_name(rr, cc)))
-                    break
-                if value is not None and not (isinstance(value, str) and not value.strip()):
-                    if rr == r:
-                        break  # something else stands to the right: look below instead
+            spot = _number_beside(grid, r, c, taken)
+            if spot is not None:
+                labels.append(Label(name, spot[0], cell_name(*spot[1]), spot[1]))
     return labels
+
+
+def _number_beside(grid, r, c, taken):
+    """(value, (row, col)) of the first non-empty cell to the right of (r, c), if it is a number,
+    else of the cell just below, if that is one."""
+    for cc in range(c + 1, c + 1 + _RIGHT):
+        value = _at(grid, r, cc)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        x = number(value)
+        if x is not None and (r, cc) not in taken:
+            return x, (r, cc)
+        break  # something else stands to the right: look below instead
+    x = number(_at(grid, r + 1, c))
+    return (x, (r + 1, c)) if x is not None and (r + 1, c) not in taken else None
 
 
 def _inline(text):
