@@ -147,3 +147,49 @@ def cell(columns, name, step, top=1, left=1):
     from openpyxl.utils import get_column_letter
 
     return f"{get_column_letter(left + columns.index(name))}{top + 1 + step}"
+
+
+def speed_main(argv=None):
+    """Time ``fastbp audit`` on a folder of workbooks like a class's submissions (not a test).
+
+    python tests/audit_workbooks.py DIR [--books 100] [--rows 100] [--repeat 3]
+    """
+    import argparse
+    import os
+    import random
+    import subprocess
+    import time
+
+    parser = argparse.ArgumentParser(description=speed_main.__doc__)
+    parser.add_argument("dir")
+    parser.add_argument("--books", type=int, default=100)
+    parser.add_argument("--rows", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    os.makedirs(args.dir, exist_ok=True)
+    rng = random.Random(15)
+    slips = [None] * 6 + ["a_h1_for_a_h2", "missing_half", "wrong_sign", "updated_output_weights"]
+    for n in range(args.books):
+        rows = student_rows(
+            rng.choice([0.1, 0.5, 1.0, 2.0]),
+            args.rows,
+            targets=rng.choice([(0.5, 0.5), (0.01, 0.99)]),
+            slip=rng.choice(slips),
+            at=rng.randrange(args.rows // 2),
+        )
+        origin = (rng.randrange(1, 5), rng.randrange(1, 4))
+        write_book(os.path.join(args.dir, f"student{n:03d}.xlsx"), [(rows, SPEC, {}, origin)])
+    out = os.path.join(os.path.dirname(os.path.abspath(args.dir)), "grades.csv")
+    command = ["fastbp", "audit", args.dir, "--format", "csv", "--out", out]
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        code = subprocess.run(command).returncode
+        cpu = os.times()
+        print(
+            f"{args.books} workbooks x {args.rows} rows: {time.perf_counter() - start:.2f} s wall "
+            f"(children's CPU so far {cpu.children_user + cpu.children_system:.2f} s), exit {code}"
+        )
+
+
+if __name__ == "__main__":
+    speed_main()

@@ -7,7 +7,6 @@ from fastbp.errors import SpecError, finite_number
 from fastbp.workbook_audit.check import DEFAULT_RTOL, check_table
 from fastbp.workbook_audit.workbook import (
     EXCEL,
-    TEXT,
     Unreadable,
     find_labels,
     find_tables,
@@ -51,7 +50,7 @@ def check_rtol(rtol, field="rtol"):
 
 
 def expand(paths):
-    """Files to audit: the paths given, a directory's workbooks (recursively), glob patterns."""
+    """Files to audit: the paths given, a directory's .xlsx/.xlsm workbooks (recursively), globs."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out = []
@@ -61,8 +60,9 @@ def expand(paths):
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 for name in sorted(files):
-                    # ~$book.xlsx: the lock file Excel leaves beside an open workbook
-                    if name.lower().endswith(EXCEL + TEXT) and not name.startswith("~$"):
+                    # Workbooks only (a grades.csv of a previous run is no submission); ~$book.xlsx is
+                    # the lock file Excel leaves beside an open workbook. A .csv named alone is read.
+                    if name.lower().endswith(EXCEL) and not name.startswith("~$"):
                         found.append(os.path.join(root, name))
             out += found
         elif not os.path.exists(path) and glob.has_magic(path):

@@ -84,12 +84,15 @@ class Check:
         labels = sorted(labels, key=lambda label: label.distance(table))
         self.table, self.labels, self.rtol = table, labels, rtol
         self.n = len(table.rows)
-        self.names = dict(zip(table.cols, table.cols))  # SPEC name in the check -> table column name
         self.rows, self.texts = [], []
+        cols = list(table.cols.items())
         for k in range(self.n):
             nums, texts = {}, {}
-            for name in table.cols:
+            for name, _ in cols:
                 raw = table.raw(k, name)
+                if type(raw) is float:  # noqa: E721  (the common case, first: a float is a number)
+                    nums[name] = raw
+                    continue
                 x = number(raw)
                 if x is not None:
                     nums[name] = x

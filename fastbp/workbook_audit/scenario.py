@@ -140,6 +140,8 @@ def resolve(table, rows, labels, err, agrees):
         score = _score(scen, rows, err, agrees)
         if best_score is None or score < best_score:
             best, best_score = scen, score
+        if score == 0:
+            break  # the first candidate that explains rows 0 and 1 (the course's values come first)
     for names, opts in fixed:
         chosen = {n: best.constants[n] for n in names if n in best.constants}
         if names == list(UNITS):

@@ -4,8 +4,11 @@ Each slip is replayed on the rows where wrong cells are and claims the wrong cel
 value it reproduces (within the same tolerance as the check). A slip is named when it claims at
 least one; slips are tried in the order below, each on the cells the earlier ones left, and any
 cell none of them reproduces adds ``unexplained``: "a_h1_for_a_h2" alone means the trap explains
-every wrong cell; "missing_half+unexplained" means something else is wrong as well.
+every wrong cell; "missing_half+unexplained" means something else is wrong as well. The names
+are listed in this order (rounded_values first), not by how many cells each explains.
 
+- rounded_values: cells whose numbers were pasted rounded (≤ 12 significant digits or fixed
+  decimals in their column) and are right to that precision.
 - a_h1_for_a_h2: σ'(h2) taken as a_h1(1 − a_h1) in ∂E/∂w3, ∂E/∂w4 (the published trap);
   a_h2_for_a_h1 is its mirror image (∂E/∂w1, ∂E/∂w2 with a_h2).
 - updated_output_weights: ∂E/∂a_h1, ∂E/∂a_h2 (so ∂E/∂w1…w4) from the already updated w5…w8
@@ -15,8 +18,6 @@ every wrong cell; "missing_half+unexplained" means something else is wrong as we
 - lr_changes: a row whose weights are all updated with one other rate (an lr cell that changes,
   a relative reference to the rate that slides down the sheet).
 - not_updated: the weights never change.
-- rounded_values: cells whose numbers were pasted rounded (≤ 12 significant digits or fixed
-  decimals in their column) and are right to that precision.
 - wrong_row: a cell equal to what another row (within 5, or the first) gives: a formula that
   refers to the wrong previous row.
 """
@@ -24,8 +25,9 @@ every wrong cell; "missing_half+unexplained" means something else is wrong as we
 from fastbp.workbook_audit.recompute import replay_row, updated
 
 VARIANTS = ("a_h1_for_a_h2", "a_h2_for_a_h1", "updated_output_weights", "missing_half")
-# rounded_values before the update slips: a rounded number fits some other rate by chance.
-PRIORITY = VARIANTS + ("rounded_values", "not_updated", "wrong_sign", "lr_changes", "wrong_row")
+# rounded_values first: a number rounded to a few digits fits another rate, or a variant's value
+# (a gradient rounded to 0), by chance; where no column is rounded it claims nothing.
+PRIORITY = ("rounded_values",) + VARIANTS + ("not_updated", "wrong_sign", "lr_changes", "wrong_row")
 NAMES = PRIORITY + ("unexplained",)
 WINDOW = 5
 ROUNDED_DIGITS = 12  # a column whose numbers have at most this many significant digits was rounded
