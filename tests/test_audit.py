@@ -500,3 +500,41 @@ def test_rtol_option_changes_what_passes(tmp_path):
     assert only(fastbp.audit(path))["verdict"] == "wrong"
     assert only(fastbp.audit(path, rtol=1e-7))["verdict"] == "ok"
     assert math.isclose(only(fastbp.audit(path, rtol=1e-7))["rtol"], 1e-7)
+
+
+def test_lean_reader_cell_forms():
+    # The forms a sheet's XML takes from different writers: prefixes, no r attributes, inline and
+    # shared strings, formula text, errors, booleans, and formulas saved without a value.
+    from fastbp.workbook_audit.xlsx import _cells
+
+    xml = (
+        b'<x:worksheet xmlns:x="main"><x:sheetData>'
+        b'<x:row r="1"><x:c r="A1" t="s"><x:v>0</x:v></x:c><x:c r="C1" t="inlineStr"><x:is><x:t>w&amp;1</x:t>'
+        b"</x:is></x:c></x:row>"
+        b'<x:row r="3"><x:c><x:v>0.15</x:v></x:c><x:c t="str"><x:f>A1</x:f><x:v>ok</x:v></x:c>'
+        b'<x:c t="e"><x:v>#VALUE!</x:v></x:c><x:c t="b"><x:v>1</x:v></x:c><x:c><x:f>A3*2</x:f><x:v/></x:c>'
+        b'<x:c t="str"><x:f>""</x:f><x:v></x:v></x:c></x:row>'
+        b"</x:sheetData></x:worksheet>"
+    )
+    grid, uncached = _cells(xml, ["E_total"], 100)
+    assert grid == [["E_total", None, "w&1"], [], [0.15, "ok", "#VALUE!", True, None, ""]]
+    assert uncached == {(2, 4)}
+    xml = b'<worksheet><sheetData><row r="2"><c r="B2" s="3"><v>1E-3</v></c><c r="C2" s="1"/></row></sheetData></worksheet>'
+    assert _cells(xml, [], 100) == ([[], [None, 0.001]], set())
+
+
+def test_sheet_names_with_spaces_and_several_sheets(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.title = "Notes"
+    wb.active["A1"] = "my answers are on the next sheets"
+    ws = wb.create_sheet("lr 0.5")
+    aw.place(ws, aw.student_rows(0.5, 6, slip="wrong_sign", at=2), aw.SPEC)
+    ws = wb.create_sheet("lr=2")
+    aw.place(ws, aw.student_rows(2.0, 6), aw.SPEC)
+    wb.save(tmp_path / "sheets.xlsx")
+    rows = fastbp.audit(tmp_path / "sheets.xlsx")
+    assert [(r["sheet"], r["verdict"], r["lr_source"]) for r in rows] == [
+        ("lr 0.5", "wrong", "the sheet's name 'lr 0.5'"),
+        ("lr=2", "ok", "the sheet's name 'lr=2'"),
+    ]
+    assert rows[0]["first_wrong_cell"] == "'lr 0.5'!E4"
