@@ -319,6 +319,20 @@ def test_one_step_per_column(tmp_path):
     assert row["first_wrong_cell"] == f"{ws.title}!E{2 + aw.SPEC.index('dE_dw3')}"
 
 
+def test_blocks_that_are_not_tables_beside_one(tmp_path):
+    # Initial weights listed down a column, and a legend naming the weights: neither is a table.
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for j, (name, value) in enumerate(zip(aw.WEIGHTS, aw.COURSE["weights"])):
+        ws.cell(1 + j, 1, name), ws.cell(1 + j, 2, value)
+    for j, name in enumerate(aw.WEIGHTS):
+        ws.cell(1, 4 + j, name)  # the legend row: names, nothing under them
+    aw.place(ws, aw.student_rows(0.5, 5), aw.SPEC, top=12, left=1)
+    wb.save(tmp_path / "blocks.xlsx")
+    row = only(fastbp.audit(tmp_path / "blocks.xlsx"))
+    assert (row["header_cell"], row["verdict"], row["steps"]) == ("A12", "ok", 5)
+
+
 def test_activation_written_as_o1(tmp_path):
     # "o1" holding σ(net) and no separate activation column: read as the activation.
     columns = [c for c in aw.SPEC if c not in ("o1", "o2", "h1", "h2")]

@@ -181,6 +181,10 @@ class Check:
             out.verdict = "wrong"
             out.slip = slips.name(self)
             out.explained = self.explained
+            if len(self.wrong) > slips.EXAMINED:
+                out.notes.append(
+                    f"the slip is judged on the first {slips.EXAMINED} of {len(self.wrong)} wrong cells"
+                )
         return out
 
     def _resolve(self):

@@ -30,13 +30,18 @@ VARIANTS = ("a_h1_for_a_h2", "a_h2_for_a_h1", "updated_output_weights", "missing
 PRIORITY = ("rounded_values",) + VARIANTS + ("not_updated", "wrong_sign", "lr_changes", "wrong_row")
 NAMES = PRIORITY + ("unexplained",)
 WINDOW = 5
+EXAMINED = 300
 ROUNDED_DIGITS = 12  # a column whose numbers have at most this many significant digits was rounded
 SAMPLE = 60  # numbers of a column looked at to tell whether it was rounded
 
 
 def name(check):
-    """The slip name for a check's wrong cells (also sets ``check.explained``: slip -> cells)."""
-    left = list(check.wrong)
+    """The slip name for a check's wrong cells (also sets ``check.explained``: slip -> cells).
+
+    Judged on the first EXAMINED wrong cells (in row order): a sheet wrong everywhere (weights
+    numbered another way) would otherwise cost seconds to explain and is unexplained anyway.
+    """
+    left = sorted(check.wrong, key=lambda w: w.key())[:EXAMINED]
     names, check.explained = [], {}
     for slip in PRIORITY:
         if not left:

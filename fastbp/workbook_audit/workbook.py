@@ -233,9 +233,11 @@ def find_tables(sheet):
         columns = [[_at(sheet.grid, r, c) for r in range(len(sheet.grid))] for c in range(width)]
         taken = set().union(*(t.cells() for t in tables)) if tables else set()
         for table in _tables_in(sheet, columns, transposed=True):
-            if not (table.cells() & taken):
+            if table.rows and not (table.cells() & taken):
                 tables.append(table)
-    return tables
+    # One row of weights with nothing computed from them is a block of initial values, not a table.
+    derived = set(headers.FORWARD + headers.INTERMEDIATE + headers.GRADIENTS + headers.NEXT_WEIGHTS)
+    return [t for t in tables if len(t.rows) != 1 or derived & set(t.cols)]
 
 
 def _tables_in(sheet, grid, transposed):
