@@ -6,6 +6,7 @@ import json
 import math
 
 from fastbp.workbook_audit.api import FIELDS
+from fastbp.workbook_audit.slips import NAMES
 
 FORMATS = ("text", "csv", "markdown", "json")
 
@@ -21,6 +22,7 @@ SLIP_TEXT = {
     "wrong_row": "a formula refers to the wrong row",
     "unexplained": "not one of the known slips",
 }
+assert set(SLIP_TEXT) == set(NAMES)
 
 
 def render(rows, fmt):

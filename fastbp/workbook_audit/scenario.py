@@ -33,7 +33,6 @@ class Scenario:
     bias_source: dict  # b_h1 … -> the table column holding it (b1, b2, b_h1, …)
     trained: list = field(default_factory=list)  # bias columns whose values change: updated like weights
     notes: list = field(default_factory=list)
-    has_biases: bool = False
 
     def roots(self, row, err):
         """The inputs of one row's replay, ``{name: (value, bound)}``, from the row's numbers."""
@@ -154,7 +153,6 @@ def resolve(table, rows, labels, err, agrees):
             shown = ", ".join(f"{n} = {v:g}" for n, v in chosen.items())
             notes.append(f"{shown} (not in the sheet: the values that fit row 0)")
     best.notes = notes
-    best.has_biases = bool(bias_source) or any(best.constants.get(u) for u in UNITS)
     best.trained = _trained(bias_source, rows)
     return best
 
