@@ -333,6 +333,22 @@ def test_blocks_that_are_not_tables_beside_one(tmp_path):
     assert (row["header_cell"], row["verdict"], row["steps"]) == ("A12", "ok", 5)
 
 
+def test_weights_numbered_by_input_first():
+    # w2 = i1 → h2 and w3 = i2 → h1 (w6, w7 likewise): the same network, numbered the other way.
+    swap = {"w2": "w3", "w3": "w2", "w6": "w7", "w7": "w6"}
+    swap.update({f"dE_d{a}": f"dE_d{b}" for a, b in list(swap.items())})
+    rows = [
+        {swap.get(k, k): v for k, v in r.items()}
+        for r in aw.student_rows(0.5, 15, slip="a_h1_for_a_h2", at=4)
+    ]
+    (outcome,) = audit_grid(rows)
+    assert (outcome.slip, outcome.first.name, outcome.first.step) == ("a_h1_for_a_h2", "dE_dw3", 4)
+    assert outcome.first.cell == aw.cell(aw.SPEC, "dE_dw2", 4)  # the student's ∂E/∂w2 column
+    assert any("numbered by input first" in n for n in outcome.notes)
+    (outcome,) = audit_grid(aw.student_rows(0.5, 15))
+    assert outcome.verdict == "ok" and not outcome.notes  # the SPEC's numbering stays the first choice
+
+
 def test_activation_written_as_o1(tmp_path):
     # "o1" holding σ(net) and no separate activation column: read as the activation.
     columns = [c for c in aw.SPEC if c not in ("o1", "o2", "h1", "h2")]

@@ -33,6 +33,7 @@ class Scenario:
     bias_source: dict  # b_h1 … -> the table column holding it (b1, b2, b_h1, …)
     trained: list = field(default_factory=list)  # bias columns whose values change: updated like weights
     notes: list = field(default_factory=list)
+    wrong: int = 0  # cells of rows 0 and 1 that it leaves wrong
 
     def roots(self, row, err):
         """The inputs of one row's replay, ``{name: (value, bound)}``, from the row's numbers."""
@@ -100,14 +101,15 @@ def resolve(table, rows, labels, err, agrees):
         open_names = [n for n in pair if n not in cols and n not in given]
         if not open_names:
             continue
-        options = []
         if pair[0] == "i1":
-            options.append(dict(zip(pair, course)))
-            options += _solved_inputs(rows)
+            options = [dict(zip(pair, course))] + _solved(_solved_inputs(rows))
         else:
-            options += [dict(zip(pair, t)) for t in EDITION_TARGETS]
-            options += _solved_targets(rows)
-        options = [{n: o[n] for n in open_names} for o in options if all(n in o for n in open_names)]
+            options = [dict(zip(pair, t)) for t in EDITION_TARGETS] + _solved(_solved_targets(rows))
+        options = [
+            {n: o[n] for n in open_names + [SOLVED] if n in o}
+            for o in options
+            if all(n in o for n in open_names)
+        ]
         fixed.append((open_names, _unique(options)))
 
     bias_source = {}
@@ -127,20 +129,26 @@ def resolve(table, rows, labels, err, agrees):
     base.update(labelled)
     if not bias_source and not labelled:
         options = [{}, dict(zip(UNITS, (*(WALKTHROUGH_BIASES[0],) * 2, *(WALKTHROUGH_BIASES[1],) * 2)))]
-        options += _solved_biases(rows, base)
+        options += _solved(_solved_biases(rows, base))
         fixed.append((list(UNITS), _unique(options)))
 
-    best, best_score = None, None
+    # The editions' values are tried first and win ties; a value solved from row 0 is taken only
+    # if it makes rows 0 and 1 right where no edition does (a slip in row 0 solves to nonsense).
+    safe, solved = None, None
     for combo in itertools.product(*(opts or [{}] for _, opts in fixed)):
         constants = dict(base)
         for part in combo:
-            constants.update(part)
+            constants.update({k: v for k, v in part.items() if k != SOLVED})
         scen = Scenario(constants, bias_source)
-        score = _score(scen, rows, err, agrees)
-        if best_score is None or score < best_score:
-            best, best_score = scen, score
-        if score == 0:
-            break  # the first candidate that explains rows 0 and 1 (the course's values come first)
+        wrong = score(scen, rows, err, agrees)
+        if any(SOLVED in part for part in combo):
+            if wrong == 0 and solved is None:
+                solved = (wrong, scen)
+        elif safe is None or wrong < safe[0]:
+            safe = (wrong, scen)
+            if wrong == 0:
+                break
+    best_score, best = solved if solved is not None and safe[0] > 0 else safe
     for names, opts in fixed:
         chosen = {n: best.constants[n] for n in names if n in best.constants}
         if names == list(UNITS):
@@ -154,7 +162,15 @@ def resolve(table, rows, labels, err, agrees):
             notes.append(f"{shown} (not in the sheet: the values that fit row 0)")
     best.notes = notes
     best.trained = _trained(bias_source, rows)
+    best.wrong = best_score
     return best
+
+
+SOLVED = "solved from row 0"
+
+
+def _solved(options):
+    return [{**o, SOLVED: True} for o in options]
 
 
 def _unique(options):
@@ -167,7 +183,7 @@ def _unique(options):
     return out
 
 
-def _score(scen, rows, err, agrees):
+def score(scen, rows, err, agrees):
     """Cells of rows 0 and 1 that this scenario makes wrong (fewer is better)."""
     wrong = 0
     for row in rows[:2]:

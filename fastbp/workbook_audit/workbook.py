@@ -60,6 +60,12 @@ def read_book(path):
     if ext in (".ods", ".numbers"):
         raise Unreadable(f"a {ext} file: save or export it as .xlsx and audit that")
     if not zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            ole = handle.read(8) == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        if ole:  # an OLE container: a password-protected .xlsx, or an old .xls renamed
+            raise Unreadable(
+                "an encrypted (password-protected) or old-style workbook: save it as .xlsx without a password"
+            )
         raise Unreadable("not a workbook (an .xlsx file is a zip archive; this is not)")
     if (
         importlib.util.find_spec("openpyxl") is None
