@@ -283,7 +283,7 @@ def test_targets_inputs_and_lr_from_labelled_cells(tmp_path):
     wb.save(tmp_path / "labels.xlsx")
     row = only(fastbp.audit(tmp_path / "labels.xlsx"))
     assert row["verdict"] == "ok" and row["lr"] == 0.8 and row["lr_source"] == "cell B5"
-    assert "t1 = 0.01 from cell B3" in row["notes"]
+    assert "t1 = 0.01 (B3)" in row["notes"]
     assert row["missing_columns"] == ""  # given as constants, not missing
 
 

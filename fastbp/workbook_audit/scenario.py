@@ -85,7 +85,7 @@ def _label(labels, name):
 def resolve(table, rows, labels, err, agrees):
     """The Scenario that best explains rows 0 and 1 of ``rows`` (the table's numbers per step)."""
     cols = table.cols
-    base, notes = {}, []
+    base, notes, from_cells = {}, [], {}
     fixed = []  # (names, candidates): each candidate a dict of constants and a note (or None)
 
     for pair, course in (("i1", "i2"), COURSE_INPUTS), (("t1", "t2"), None):
@@ -96,7 +96,7 @@ def resolve(table, rows, labels, err, agrees):
             label = _label(labels, name)
             if label is not None:
                 given[name] = label.value
-                notes.append(f"{name} = {label.value:g} from cell {label.ref}")
+                from_cells[name] = label
         base.update(given)
         open_names = [n for n in pair if n not in cols and n not in given]
         if not open_names:
@@ -125,8 +125,11 @@ def resolve(table, rows, labels, err, agrees):
         label = _label(labels, unit) or _label(labels, SHARED[unit])
         if label is not None:
             labelled[unit] = label.value
-            notes.append(f"{unit} = {label.value:g} (fixed) from cell {label.ref}")
+            from_cells[label.name if label.name in ("b1", "b2") else unit] = label
     base.update(labelled)
+    if from_cells:
+        shown = ", ".join(f"{n} = {label.value:g} ({label.ref})" for n, label in from_cells.items())
+        notes.append(f"from labelled cells: {shown}" + (" (biases fixed)" if labelled else ""))
     if not bias_source and not labelled:
         options = [{}, dict(zip(UNITS, (*(WALKTHROUGH_BIASES[0],) * 2, *(WALKTHROUGH_BIASES[1],) * 2)))]
         options += _solved(_solved_biases(rows, base))
