@@ -568,3 +568,39 @@ def test_sheet_names_with_spaces_and_several_sheets(tmp_path):
         ("lr=2", "ok", "the sheet's name 'lr=2'"),
     ]
     assert rows[0]["first_wrong_cell"] == "'lr 0.5'!E4"
+
+
+def test_a_whole_submission(tmp_path):
+    # What a student hands in: a read-me sheet, one sheet per rate with the constants in labelled
+    # cells (biases too), a step column, the final weights alone in the last row, a loss chart.
+    from openpyxl.chart import LineChart, Reference
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "Read me"
+    wb.active["A1"] = "Backprop exercise"
+    columns = ["step"] + [c for c in aw.SPEC if c not in ("t1", "t2", "i1", "i2")]
+    for lr, slip in ((0.5, None), (2.0, "missing_half")):
+        ws = wb.create_sheet(f"lr {lr:g}")
+        constants = [("i1", 0.05), ("i2", 0.1), ("target o1", 0.01), ("target o2", 0.99)]
+        for r, (label, value) in enumerate(constants + [("b1", 0.35), ("b2", 0.6), ("η", lr)], 1):
+            ws.cell(r, 1, label), ws.cell(r, 2, value)
+        rows = aw.student_rows(lr, 30, targets=(0.01, 0.99), biases=(0.35, 0.6), slip=slip, at=10)
+        for k, row in enumerate(rows):
+            row["step"] = k
+        rows.append({"step": 30, **{w: rows[-1][w] - lr * rows[-1]["dE_d" + w] for w in aw.WEIGHTS}})
+        aw.place(ws, rows, columns, STUDENT_HEADERS, top=10, left=3)
+        chart = LineChart()
+        j = 3 + columns.index("E_total")
+        chart.add_data(Reference(ws, min_col=j, min_row=10, max_row=40), titles_from_data=True)
+        ws.add_chart(chart, "AH2")
+    wb.save(tmp_path / "submission.xlsx")
+    first, second = fastbp.audit(tmp_path / "submission.xlsx")
+    assert (first["sheet"], first["verdict"], first["steps"], first["lr_source"]) == (
+        "lr 0.5",
+        "ok",
+        31,
+        "cell B7",
+    )
+    assert "b1 = 0.35 (B5)" in first["notes"]
+    assert (second["verdict"], second["slip"], second["step"]) == ("wrong", "missing_half", 10)
+    assert second["first_wrong_cell"] == "'lr 2'!" + aw.cell(columns, "E1", 10, 10, 3)
