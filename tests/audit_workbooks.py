@@ -17,6 +17,36 @@ SPEC = (
     "dE_dw1 dE_dw2 dE_dw3 dE_dw4 dE_dw5 dE_dw6 dE_dw7 dE_dw8"
 ).split()
 WEIGHTS = [f"w{n}" for n in range(1, 9)]
+# Column names as students write them (each one recognised by fastbp/workbook_audit/headers.py).
+STUDENT_HEADERS = {
+    "i1": "Input 1",
+    "i2": "input_2",
+    "t1": "Target o1",
+    "t2": "target 2",
+    "w1": "W1",
+    "w2": "w_2",
+    "w3": "w 3",
+    "h1": "net_h1",
+    "a_h1": "out_h1",
+    "h2": "net h2",
+    "a_h2": "a-h2",
+    "o1": "net_o1",
+    "a_o1": "out_o1",
+    "o2": "Net O2",
+    "a_o2": "ao2",
+    "E1": "E_o1",
+    "E2": "Error 2",
+    "E_total": "E_Total",
+    "dE_dw1": "∂E/∂w1",
+    "dE_dw2": "dE/dw2",
+    "dE_dw3": "∂E_total/∂w3",
+    "dE_dw4": "dEtotal/dw4",
+    "dE_dw5": "∂Etot/∂w5",
+    "dE_dw6": "dE_total/dw6",
+    "dE_dw7": "grad w7",
+    "dE_dw8": "δE/δw8",
+}
+
 COURSE = dict(inputs=(0.05, 0.1), weights=(0.15, 0.2, 0.25, 0.3, 0.4, 0.45, 0.5, 0.55))
 
 

@@ -184,38 +184,9 @@ def test_two_slips_are_both_named():
 
 # --- finding the tables -------------------------------------------------------------------------
 
-STUDENT_HEADERS = {
-    "i1": "Input 1",
-    "i2": "input_2",
-    "t1": "Target o1",
-    "t2": "target 2",
-    "w1": "W1",
-    "w2": "w_2",
-    "w3": "w 3",
-    "h1": "net_h1",
-    "a_h1": "out_h1",
-    "h2": "net h2",
-    "a_h2": "a-h2",
-    "o1": "net_o1",
-    "a_o1": "out_o1",
-    "o2": "Net O2",
-    "a_o2": "ao2",
-    "E1": "E_o1",
-    "E2": "Error 2",
-    "E_total": "E_Total",
-    "dE_dw1": "∂E/∂w1",
-    "dE_dw2": "dE/dw2",
-    "dE_dw3": "∂E_total/∂w3",
-    "dE_dw4": "dEtotal/dw4",
-    "dE_dw5": "∂Etot/∂w5",
-    "dE_dw6": "dE_total/dw6",
-    "dE_dw7": "grad w7",
-    "dE_dw8": "δE/δw8",
-}
-
 
 def test_header_variants_are_recognised():
-    for name, text in STUDENT_HEADERS.items():
+    for name, text in aw.STUDENT_HEADERS.items():
         assert canonical(text) == name, text
     for text, name in [
         ("a_h1", "a_h1"),
@@ -246,7 +217,7 @@ def test_student_headers_in_another_order_not_at_a1(tmp_path):
     rows = aw.student_rows(2.0, 20, targets=(0.01, 0.99), slip="a_h1_for_a_h2", at=3)
     for k, row in enumerate(rows):
         row["step"], row["comment"] = k, "ok"
-    row = only(fastbp.audit(book(tmp_path, rows, columns, STUDENT_HEADERS, origin=(5, 3))))
+    row = only(fastbp.audit(book(tmp_path, rows, columns, aw.STUDENT_HEADERS, origin=(5, 3))))
     assert row["header_cell"] == "D5" and row["slip"] == "a_h1_for_a_h2"  # the first recognised header
     assert row["first_wrong_cell"] == "Sheet1!" + aw.cell(columns, "dE_dw3", 3, 5, 3)
     assert row["column_header"] == "∂E_total/∂w3"
@@ -588,7 +559,7 @@ def test_a_whole_submission(tmp_path):
         for k, row in enumerate(rows):
             row["step"] = k
         rows.append({"step": 30, **{w: rows[-1][w] - lr * rows[-1]["dE_d" + w] for w in aw.WEIGHTS}})
-        aw.place(ws, rows, columns, STUDENT_HEADERS, top=10, left=3)
+        aw.place(ws, rows, columns, aw.STUDENT_HEADERS, top=10, left=3)
         chart = LineChart()
         j = 3 + columns.index("E_total")
         chart.add_data(Reference(ws, min_col=j, min_row=10, max_row=40), titles_from_data=True)
