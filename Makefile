@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	  { echo "fastbp needs Python >= 3.11; $(PYTHON) is older: run make PYTHON=python3.11 ..." >&2; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dask,xlsx]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

@@ -5,11 +5,12 @@ needs them is called.
 
     fastbp.step_table(lr=2.0, steps=88)          # the spreadsheet's 31 columns (pyarrow.Table)
     fastbp.sweep("spec.toml", out="runs/")       # a grid of runs to a Parquet dataset
+    fastbp.audit("book.xlsx")                    # a student's workbook checked (needs openpyxl)
 """
 
 from fastbp._version import __version__
 
-__all__ = ["step_table", "sweep", "load_spec", "SpecError", "__version__"]
+__all__ = ["step_table", "sweep", "audit", "load_spec", "SpecError", "__version__"]
 
 
 def __getattr__(name):
@@ -22,6 +23,10 @@ def __getattr__(name):
         from fastbp.engine import sweep
 
         return sweep
+    if name == "audit":  # the package is fastbp.workbook_audit, so this name stays the function
+        from fastbp.workbook_audit.api import audit
+
+        return audit
     if name == "load_spec":
         from fastbp.spec import load_spec
 

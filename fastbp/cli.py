@@ -129,6 +129,10 @@ def build_parser():
         description="Check a sweep dataset from its shards' footers: complete, incomplete or damaged.",
     )
     check.add_argument("dataset", help="the dataset directory (or URL) written by fastbp sweep")
+
+    from fastbp.workbook_audit.cli import add_parser
+
+    add_parser(commands)
     return parser
 
 
@@ -150,6 +154,8 @@ def main(argv=None):
             return _sweep(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "audit":
+            return args.run(args)
         return _plot(args)
     except UsageError as exc:
         print(exc, file=sys.stderr)

@@ -56,17 +56,32 @@ def summarise_pairs(dataset, filesystem=None, partial=False):
         median[have] = np.where(np.isinf(high), high, (low + high) / 2)
     shape = (len(output), len(hidden))
     return RatePairs(
-        path, metadata, hidden, output, n.reshape(shape), median.reshape(shape), got.reshape(shape), report.n_runs
+        path,
+        metadata,
+        hidden,
+        output,
+        n.reshape(shape),
+        median.reshape(shape),
+        got.reshape(shape),
+        report.n_runs,
     )
 
 
 def _log_spaced(values):
-    return len(values) > 2 and values[0] > 0 and np.allclose(np.diff(np.log(values)), math.log(values[1] / values[0]))
+    return (
+        len(values) > 2
+        and values[0] > 0
+        and np.allclose(np.diff(np.log(values)), math.log(values[1] / values[0]))
+    )
 
 
 def _edges(values, log):
     if len(values) == 1:
-        return np.array([values[0] / 1.5, values[0] * 1.5]) if log else np.array([values[0] - 0.5, values[0] + 0.5])
+        return (
+            np.array([values[0] / 1.5, values[0] * 1.5])
+            if log
+            else np.array([values[0] - 0.5, values[0] + 0.5])
+        )
     v = np.log(values) if log else np.asarray(values, dtype=np.float64)
     mid = (v[1:] + v[:-1]) / 2
     edges = np.concatenate(([v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]))
@@ -84,7 +99,9 @@ def rates_figure(pairs):
     finite = pairs.median[np.isfinite(pairs.median) & (pairs.median > 0)]
     norm = LogNorm(finite.min(), finite.max()) if finite.size and finite.max() > finite.min() else None
     shown = np.where(pairs.median > 0, pairs.median, finite.min() if finite.size else 1.0)
-    mesh = ax_loss.pcolormesh(x, y, np.ma.masked_invalid(np.where(np.isfinite(shown), shown, np.nan)), norm=norm)
+    mesh = ax_loss.pcolormesh(
+        x, y, np.ma.masked_invalid(np.where(np.isfinite(shown), shown, np.nan)), norm=norm
+    )
     fig.colorbar(mesh, ax=ax_loss, label="median final $E_\\mathrm{total}$ (white: overflowed)")
     with np.errstate(invalid="ignore"):
         share = pairs.reached / pairs.n
@@ -96,7 +113,9 @@ def rates_figure(pairs):
         ax.set_xlabel("lr_hidden (w1…w4)")
         ax.set_ylabel("lr_output (w5…w8)")
     runs = int(pairs.n.sum())
-    partial = f"; PARTIAL: {runs:,} of the spec's {pairs.n_runs_spec:,} runs" if runs < pairs.n_runs_spec else ""
+    partial = (
+        f"; PARTIAL: {runs:,} of the spec's {pairs.n_runs_spec:,} runs" if runs < pairs.n_runs_spec else ""
+    )
     fig.suptitle(
         f"Rate pairs: {len(pairs.hidden)} × {len(pairs.output)}, {runs:,} runs, "
         f"{pairs.metadata.get('steps', 0):,} steps{partial}",

@@ -18,6 +18,11 @@ def module_name(path):
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def is_module(dotted):
+    path = ROOT.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
 def real_graph():
     graph = {}
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -26,7 +31,11 @@ def real_graph():
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [f"fastbp.{a.name}" for a in node.names] if node.module == "fastbp" else [node.module]
+                # `from package import module` depends on the module, not on the package
+                names = [
+                    f"{node.module}.{a.name}" if is_module(f"{node.module}.{a.name}") else node.module
+                    for a in node.names
+                ]
             else:
                 continue
             imported |= {name for name in names if name.startswith("fastbp")}
