@@ -238,6 +238,10 @@ def course_figure(summary):
     ax = fig.add_subplot()
     _style(ax)
     lrs = [lr for lr in summary.lrs if float(lr) in summary.course]
+    if len(lrs) > MAX_RATE_FIGURES:  # a readable number of lines, evenly spaced, first and last kept
+        lrs = [
+            lrs[k] for k in np.unique(np.round(np.linspace(0, len(lrs) - 1, MAX_RATE_FIGURES)).astype(int))
+        ]
     cmap = colormaps["viridis"]
     handles, labels, plotted = [], [], []
     for k, lr in enumerate(lrs):
@@ -341,17 +345,34 @@ def overview_figure(summary):
     return fig
 
 
+#: More learning rates than this: no figure per rate (the overview shows them all), and the
+#: course figure draws this many of them, evenly spaced.
+MAX_RATE_FIGURES = 24
+
+
 def make_figures(summary):
-    """``{file stem: matplotlib Figure}``: one per lr, ``loss_course`` (if any), ``overview``."""
+    """``{file stem: matplotlib Figure}``: one per lr (up to ``MAX_RATE_FIGURES`` rates),
+    ``loss_course`` (if any), ``overview``."""
     figures = {}
     stems = file_stems(summary.lrs)
-    for lr in summary.lrs:
+    for lr in summary.lrs if len(summary.lrs) <= MAX_RATE_FIGURES else ():
         figures[stems[float(lr)]] = lr_figure(summary, lr)
     course = course_figure(summary)
     if course is not None:
         figures["loss_course"] = course
     figures["overview"] = overview_figure(summary)
     return figures
+
+
+def _per_layer(dataset, filesystem):
+    """Whether the dataset's spec has per-layer rates (read from a shard's metadata)."""
+    from fastbp.reading import check
+
+    try:
+        report = check(dataset, filesystem)
+    except SpecError:
+        return False  # not readable: summarise refuses it with the full message
+    return "lr_hidden" in (report.spec or {})
 
 
 def _save(fig, path, fmt):
@@ -387,8 +408,12 @@ def plot_dataset(dataset, out, fmt="png", *, filesystem=None, partial=False):
         raise SpecError("out", out, "a local directory for the figures")
     if os.path.exists(out) and not os.path.isdir(out):
         raise SpecError("out", out, "a directory for the figures (this path is a file)")
-    summary = summarise(dataset, filesystem=filesystem, partial=partial)
-    figures = make_figures(summary)
+    if _per_layer(dataset, filesystem):  # rate pairs: one image (plots_rates), not a figure per pair
+        from fastbp.plots_rates import rates_figure, summarise_pairs
+
+        figures = {"rates": rates_figure(summarise_pairs(dataset, filesystem, partial=partial))}
+    else:
+        figures = make_figures(summarise(dataset, filesystem=filesystem, partial=partial))
     os.makedirs(out, exist_ok=True)
     written = []
     for stem, fig in figures.items():

@@ -1,0 +1,191 @@
+"""Issue 16, the spec and the dataset: per-layer rates, biases in the network, the grid kind.
+
+The numbers themselves (biases and per-layer rates in the kernels and the step table) are tested
+in test_biases.py against the reference; here the keys, their refusals, the run numbering and
+the columns that make a grid recoverable as an image.
+"""
+
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+
+import fastbp
+from fastbp.conventions import COURSE_WEIGHTS
+from fastbp.errors import SpecError
+from fastbp.layout import grid_coordinates, initial_biases, initial_weights, output_rates, run_layout
+from fastbp.spec import parse_spec
+
+BASE = {"steps": 5, "init": [{"kind": "course"}]}
+
+
+def spec(**changes):
+    return parse_spec({**BASE, "lr": [0.5], **changes})
+
+
+def per_layer(**changes):
+    data = {**BASE, "lr_hidden": [0.1, 0.2, 0.4], "lr_output": [1.0, 3.0], **changes}
+    return parse_spec(data)
+
+
+def test_per_layer_rates_are_crossed_hidden_outer():
+    s = parse_spec(
+        {
+            **BASE,
+            "lr_hidden": [0.1, 0.2, 0.4],
+            "lr_output": [1.0, 3.0],
+            "init": [{"kind": "course"}, {"kind": "uniform", "count": 2}],
+        }
+    )
+    assert s.n_rates == 6 and s.n_runs == 18
+    runs, hidden, blocks, indices = run_layout(s, 0, s.n_runs)
+    output = output_rates(s, runs)
+    pairs = list(zip(hidden[::3].tolist(), output[::3].tolist()))  # one per rate pair
+    assert pairs == [(0.1, 1.0), (0.1, 3.0), (0.2, 1.0), (0.2, 3.0), (0.4, 1.0), (0.4, 3.0)]
+    assert blocks.tolist()[:3] == [0, 1, 1] and indices.tolist()[:3] == [0, 0, 1]
+
+
+def test_single_rate_output_rate_is_lr():
+    s = spec(lr=[0.5, 2.0])
+    runs, lrs, _, _ = run_layout(s, 0, s.n_runs)
+    assert np.array_equal(output_rates(s, runs), lrs)
+
+
+@pytest.mark.parametrize(
+    "data, field, fragment",
+    [
+        ({"lr": 0.5, "lr_hidden": [0.1]}, "lr_hidden", "not both forms"),
+        ({"lr_hidden": [0.1]}, "lr_output", "come in pairs"),
+        ({"lr_output": [0.1]}, "lr_hidden", "come in pairs"),
+        ({}, "lr", "required key 'lr'"),
+        ({"lr_hidden": [0.1, 0.1], "lr_output": [1.0]}, "lr_hidden[1]", "not already in the grid"),
+        ({"lr_hidden": {"logspace": [-2, 1], "num": 0}, "lr_output": [1.0]}, "lr_hidden.num", ">= 1"),
+        ({"lr_hidden": [0.1], "lr_output": [-1.0]}, "lr_output[0]", "> 0"),
+    ],
+)
+def test_rate_refusals(data, field, fragment):
+    with pytest.raises(SpecError) as excinfo:
+        parse_spec({**BASE, **data})
+    assert excinfo.value.field == field and fragment in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "network, expected, shared",
+    [
+        ({"biases": [0.35, 0.6]}, (0.35, 0.35, 0.6, 0.6), True),
+        ({"biases": [0.1, 0.2, 0.3, 0.4]}, (0.1, 0.2, 0.3, 0.4), False),
+    ],
+)
+def test_biases_shared_or_per_unit(network, expected, shared):
+    s = spec(network=network)
+    assert s.biases == expected and s.shared_biases is shared and s.train_biases is False
+    assert s.as_dict()["network"]["biases"] == network["biases"]  # the canonical form, as written
+    assert parse_spec(s.as_dict()).as_dict() == s.as_dict()  # and it parses back to itself
+
+
+def test_a_bias_free_spec_keeps_its_canonical_form():
+    assert "biases" not in spec().as_dict()["network"]
+
+
+@pytest.mark.parametrize(
+    "network, field, fragment",
+    [
+        ({"biases": [0.1, 0.2, 0.3]}, "network.biases", "[b_h, b_o]"),
+        ({"biases": "0.35"}, "network.biases", "[b_h1, b_h2, b_o1, b_o2]"),
+        ({"biases": [0.1, float("nan")]}, "network.biases[1]", "finite"),
+        ({"biases": [0.1, 0.2], "train_biases": "yes"}, "network.train_biases", "true or false"),
+        ({"train_biases": True}, "network.train_biases", "unless network.biases"),
+        ({"bias": [0.1, 0.2]}, "network.bias", "one of"),
+    ],
+)
+def test_bias_refusals(network, field, fragment):
+    with pytest.raises(SpecError) as excinfo:
+        spec(network=network)
+    assert excinfo.value.field == field and fragment in str(excinfo.value)
+
+
+GRID = {
+    "kind": "grid",
+    "x": {"weight": "w5", "linspace": [-4.0, 4.0], "num": 5},
+    "y": {"weight": "w6", "linspace": [-2.0, 2.0], "num": 3},
+}
+
+
+def test_a_grid_is_a_plane_through_weight_space_x_fastest():
+    s = spec(init=[GRID])
+    assert s.n_inits == 15
+    _, _, blocks, indices = run_layout(s, 0, s.n_runs)
+    w = initial_weights(s, blocks, indices)
+    x, y = grid_coordinates(s, blocks, indices)
+    assert np.array_equal(x, np.tile(np.linspace(-4.0, 4.0, 5), 3))
+    assert np.array_equal(y, np.repeat(np.linspace(-2.0, 2.0, 3), 5))
+    assert np.array_equal(w[4], x) and np.array_equal(w[5], y)  # w5 across, w6 up
+    others = [0, 1, 2, 3, 6, 7]
+    assert np.array_equal(w[others], np.array(COURSE_WEIGHTS)[others, None].repeat(15, axis=1))
+
+
+def test_a_layer_offset_and_a_base():
+    base = [0.1, -0.2, 0.3, 0.1, 0.5, -0.4, 0.2, 0.6]
+    grid = {
+        "kind": "grid",
+        "base": base,
+        "x": {"offset": "hidden", "logspace": [-2, 0], "num": 3},
+        "y": {"weight": "w8", "linspace": [0.0, 1.0], "num": 2},
+    }
+    s = spec(init=[grid])
+    _, _, blocks, indices = run_layout(s, 0, s.n_runs)
+    w = initial_weights(s, blocks, indices)
+    offsets = np.tile(np.logspace(-2, 0, 3), 2)
+    for k in range(4):
+        assert np.array_equal(w[k], base[k] + offsets)
+    assert np.array_equal(w[4:7], np.array(base)[4:7, None].repeat(6, axis=1))
+
+
+def test_a_bias_axis_sets_that_bias():
+    grid = {**GRID, "y": {"bias": "b_o", "linspace": [-1.0, 1.0], "num": 3}}
+    s = spec(init=[grid], network={"biases": [0.35, 0.6]})
+    _, _, blocks, indices = run_layout(s, 0, s.n_runs)
+    b = initial_biases(s, blocks, indices)
+    assert np.array_equal(b[0], np.full(15, 0.35)) and np.array_equal(b[1], np.full(15, 0.35))
+    y = np.repeat(np.linspace(-1.0, 1.0, 3), 5)
+    assert np.array_equal(b[2], y) and np.array_equal(b[3], y)  # a shared bias sets both units
+
+
+@pytest.mark.parametrize(
+    "change, network, field, fragment",
+    [
+        ({"x": {"weight": "w9", "linspace": [0, 1], "num": 2}}, None, "init[0].x.weight", "one of"),
+        ({"x": {"weight": "w5", "num": 2}}, None, "init[0].x", "linspace/logspace"),
+        (
+            {"x": {"weight": "w5", "bias": "b_h1", "linspace": [0, 1], "num": 2}},
+            None,
+            "init[0].x",
+            "exactly one",
+        ),
+        ({"y": {"weight": "w5", "linspace": [0, 1], "num": 2}}, None, "init[0].y", "another weight"),
+        ({"x": {"weight": "w5", "linspace": [0, 1], "num": 0}}, None, "init[0].x.num", ">= 1"),
+        ({"x": {"bias": "b_h1", "linspace": [0, 1], "num": 2}}, None, "init[0].x.bias", "network.biases"),
+        (
+            {"x": {"bias": "b_h1", "linspace": [0, 1], "num": 2}},
+            {"biases": [0.1, 0.2]},
+            "init[0].x.bias",
+            "'b_h' or 'b_o'",
+        ),
+        ({"count": 7}, None, "init[0].count", "x.num × y.num"),
+        ({"base": [1, 2, 3]}, None, "init[0].base", "exactly 8"),
+        ({"x": "w5"}, None, "init[0].x", "a table"),
+    ],
+)
+def test_grid_refusals(change, network, field, fragment):
+    with pytest.raises(SpecError) as excinfo:
+        spec(init=[{**GRID, **change}], **({"network": network} if network else {}))
+    assert excinfo.value.field == field and fragment in str(excinfo.value)
+
+
+def test_a_grid_sweep_is_an_image_in_the_dataset(tmp_path):
+    fastbp.sweep({**BASE, "lr": [0.5], "init": [GRID]}, tmp_path / "d", progress=False)
+    t = ds.dataset(str(tmp_path / "d"), format="parquet").to_table().sort_by("run").to_pydict()
+    assert t["grid_x"] == np.tile(np.linspace(-4.0, 4.0, 5), 3).tolist()
+    assert t["grid_y"] == np.repeat(np.linspace(-2.0, 2.0, 3), 5).tolist()
+    assert t["w5_init"] == t["grid_x"] and t["w6_init"] == t["grid_y"]
+    assert t["lr_hidden"] == t["lr"] == t["lr_output"]
+    assert set(t["init"]) == {"grid"}
