@@ -89,6 +89,10 @@ def test_on_slice_sees_the_steps_done_after_every_slice():
     kernels.train(w, lr, COURSE_INPUTS, TARGETS, 150, on_slice=seen.append)
     assert seen[0] == 2**22 // 2**16 and seen[-1] == 150
     assert all(a < b for a, b in zip(seen, seen[1:]))
+    # One run alone computes a whole block of 64 lanes: its first slice is 64 times shorter.
+    seen.clear()
+    kernels.train(w[:, :1], lr[:1], COURSE_INPUTS, TARGETS, 2**16 + 10, on_slice=seen.append)
+    assert seen[0] == 2**22 // 64 and seen[-1] == 2**16 + 10
 
 
 def test_an_exception_from_on_slice_propagates_and_the_next_call_is_whole():
