@@ -30,10 +30,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from fastbp import (
-    _numba_cache,  # noqa: F401  (cache key includes model.py and fastmath.py)
-    kernels_general,
-)
+from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
 from fastbp.conventions import DEFAULT_TOLERANCE, recorded_steps
 from fastbp.kernels_table import step_table_array, step_table_rows  # noqa: F401  (the package's kernel API)
 from fastbp.model import backward, hidden_layer, loss, output_layer, total_loss, update
@@ -331,6 +328,8 @@ def train(
     if train_biases and biases is None:
         raise ValueError("train_biases=True needs biases (4, R)")
     if general:
+        from fastbp import kernels_general  # only what a call needs: a bias-free sweep never loads it
+
         lr_output = lr if lr_output is None else np.ascontiguousarray(lr_output, dtype=dtype)
         biases = _checked_biases(biases, n_runs, dtype, train_biases, shared_biases)
     i1, i2 = (dtype.type(v) for v in inputs)

@@ -9,7 +9,7 @@ loss, backward and update), unsigned row offsets, padding, slices and carried st
 comments there say why. Its variants differ in what a step does, fixed at compile time:
 
 - ``rates``: two learning rates, no biases (the hidden and output passes are the bias-free ones);
-- ``fixed``: biases that never change, held as their ``bias_addend`` once per slice;
+- ``fixed``: biases that never change, read from the caller's array once per slice;
 - ``per_unit`` and ``shared``: trained biases, four independent ones or one per layer.
 
 Each variant is a separate ``cache=True`` dispatcher, made on first use (``train_kernel``) and
@@ -23,7 +23,6 @@ from numba import njit, prange
 from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
 from fastbp.model import (
     backward_with_deltas,
-    bias_addend,
     bias_gradients,
     hidden_layer,
     hidden_layer_biased,
@@ -47,7 +46,7 @@ _LOSS = 9
 _MIN = 10
 _A_H1, _A_H2, _A_O1, _A_O2 = 11, 12, 13, 14
 _LR_OUTPUT = 15
-_B_H1, _B_H2, _B_O1, _B_O2 = 16, 17, 18, 19  # trained: the biases; fixed: their bias_addend
+_B_H1, _B_H2, _B_O1, _B_O2 = 16, 17, 18, 19
 _STATE_ROWS = 20
 # Carried between slices: w1..w8, the running minimum, and trained biases (rows 9..12 here).
 CARRIED_ROWS = 13
@@ -72,13 +71,10 @@ def variant(biases, train_biases, shared_biases):
     return "shared" if shared_biases else "per_unit"
 
 
-@njit(inline="always")
-def _addends(state, j, row_a, row_b, train_biases):
-    """The bias terms of one layer's sums: stored as addends when fixed, made from the biases when trained."""
-    c_a, c_b = state[row_a + j], state[row_b + j]
-    if train_biases:
-        return bias_addend(c_a), bias_addend(c_b)
-    return c_a, c_b
+# The biases enter the sums as they are, not as model.bias_addend(b) (which the step table
+# uses): a sum's sign of zero, the one thing the addend changes, reaches nothing here but σ, and
+# σ(+0) = σ(−0) = ½, so every output has the same bits either way (tests/test_biases.py checks
+# them against the table's). Making the addend every step measured ~10 % slower for trained runs.
 
 
 @njit(inline="always")
@@ -94,8 +90,8 @@ def _block_update(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, trai
         j = np.uint64(lane)
         w1, w2, w3, w4 = state[row_w1 + j], state[row_w2 + j], state[row_w3 + j], state[row_w4 + j]
         if with_biases:
-            c_h1, c_h2 = _addends(state, j, row_b_h1, row_b_h2, train_biases)
-            _h1, a_h1, _h2, a_h2 = hidden_layer_biased(i1, i2, w1, w2, w3, w4, c_h1, c_h2)
+            b_h1, b_h2 = state[row_b_h1 + j], state[row_b_h2 + j]
+            _h1, a_h1, _h2, a_h2 = hidden_layer_biased(i1, i2, w1, w2, w3, w4, b_h1, b_h2)
         else:
             _h1, a_h1, _h2, a_h2 = hidden_layer(i1, i2, w1, w2, w3, w4)
         state[row_a_h1 + j] = a_h1
@@ -105,8 +101,8 @@ def _block_update(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, trai
         w5, w6, w7, w8 = state[row_w5 + j], state[row_w6 + j], state[row_w7 + j], state[row_w8 + j]
         a_h1, a_h2 = state[row_a_h1 + j], state[row_a_h2 + j]
         if with_biases:
-            c_o1, c_o2 = _addends(state, j, row_b_o1, row_b_o2, train_biases)
-            _o1, a_o1, _o2, a_o2 = output_layer_biased(w5, w6, w7, w8, a_h1, a_h2, c_o1, c_o2)
+            b_o1, b_o2 = state[row_b_o1 + j], state[row_b_o2 + j]
+            _o1, a_o1, _o2, a_o2 = output_layer_biased(w5, w6, w7, w8, a_h1, a_h2, b_o1, b_o2)
         else:
             _o1, a_o1, _o2, a_o2 = output_layer(w5, w6, w7, w8, a_h1, a_h2)
         state[row_a_o1 + j] = a_o1
@@ -170,17 +166,17 @@ def _block_update(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, trai
 
 
 @njit(inline="always")
-def _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, train_biases):
+def _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol, with_biases):
     """E_total at the final weights (and biases): the last point of every loss curve."""
     for lane in range(BLOCK):
         j = np.uint64(lane)
         w1, w2, w3, w4 = state[_ROW[0] + j], state[_ROW[1] + j], state[_ROW[2] + j], state[_ROW[3] + j]
         w5, w6, w7, w8 = state[_ROW[4] + j], state[_ROW[5] + j], state[_ROW[6] + j], state[_ROW[7] + j]
         if with_biases:
-            c_h1, c_h2 = _addends(state, j, _ROW[_B_H1], _ROW[_B_H2], train_biases)
-            c_o1, c_o2 = _addends(state, j, _ROW[_B_O1], _ROW[_B_O2], train_biases)
+            b_h1, b_h2 = state[_ROW[_B_H1] + j], state[_ROW[_B_H2] + j]
+            b_o1, b_o2 = state[_ROW[_B_O1] + j], state[_ROW[_B_O2] + j]
             E_total = total_loss_biased(
-                i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8, c_h1, c_h2, c_o1, c_o2
+                i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8, b_h1, b_h2, b_o1, b_o2
             )
         else:
             E_total = total_loss(i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8)
@@ -243,7 +239,7 @@ def _make_train_kernel(with_biases, train_biases, shared_biases):
                 state[_LR_OUTPUT * BLOCK + j] = lr_output[src]
                 if with_biases and not train_biases:
                     for b in range(4):
-                        state[(_B_H1 + b) * BLOCK + j] = bias_addend(biases[b, src])
+                        state[(_B_H1 + b) * BLOCK + j] = biases[b, src]
                 if s0 == 0:
                     for row in range(8):
                         state[row * BLOCK + j] = w_init[row, src]
@@ -283,7 +279,7 @@ def _make_train_kernel(with_biases, train_biases, shared_biases):
                         for b in range(4):
                             carried[kept_at + (9 + b) * BLOCK + j] = state[(_B_H1 + b) * BLOCK + j]
             else:
-                _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, train_biases)
+                _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol, with_biases)
                 for j in range(n):
                     out_loss[start + j, column] = state[_LOSS * BLOCK + j]
                     for row in range(8):

@@ -42,36 +42,40 @@ def forward(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8):
 def bias_addend(b):
     """A bias as the last term of its unit's sum (docs/model.md "Biases"): b, with +0 made −0.
 
-    The biased sums below are ``fma(w1, i1, fma(w2, i2, c))``: with c = −0 the inner fma is
+    The biased sums below are ``fma(w1, i1, fma(w2, i2, b))``: with b = −0 the inner fma is
     w2·i2 to the bit (x + (−0) = x for every x, −0 included), so a zero bias gives the
-    bias-free sum, bit for bit. With c = +0 a sum of two −0 products would become +0.
+    bias-free sum, bit for bit. With b = +0 a sum of two −0 products would become +0.
     Computed as −(0 − b), which IEEE arithmetic (no fast-math) may not simplify.
     """
     return -(like(b, 0.0) - b)
 
 
 @njit(inline="always")
-def hidden_layer_biased(i1, i2, w1, w2, w3, w4, c_h1, c_h2):
-    """``hidden_layer`` with biases; c_h1, c_h2 are ``bias_addend(b_h1)``, ``bias_addend(b_h2)``."""
+def hidden_layer_biased(i1, i2, w1, w2, w3, w4, b_h1, b_h2):
+    """``hidden_layer`` with biases: h1, a_h1, h2, a_h2.
+
+    Pass ``bias_addend(b)`` where a zero sum's sign is shown (the step table's h1, h2); b itself
+    where only σ of the sum is used, since σ(+0) = σ(−0).
+    """
     # The bias joins the fma chain: as many roundings as the bias-free sum, and its very bits at b = 0.
-    h1 = fma(w1, i1, fma(w2, i2, c_h1))
-    h2 = fma(w3, i1, fma(w4, i2, c_h2))
+    h1 = fma(w1, i1, fma(w2, i2, b_h1))
+    h2 = fma(w3, i1, fma(w4, i2, b_h2))
     return h1, sigmoid(h1), h2, sigmoid(h2)
 
 
 @njit(inline="always")
-def output_layer_biased(w5, w6, w7, w8, a_h1, a_h2, c_o1, c_o2):
-    """``output_layer`` with biases; c_o1, c_o2 are ``bias_addend(b_o1)``, ``bias_addend(b_o2)``."""
-    o1 = fma(w5, a_h1, fma(w6, a_h2, c_o1))
-    o2 = fma(w7, a_h1, fma(w8, a_h2, c_o2))
+def output_layer_biased(w5, w6, w7, w8, a_h1, a_h2, b_o1, b_o2):
+    """``output_layer`` with biases (passed as in ``hidden_layer_biased``): o1, a_o1, o2, a_o2."""
+    o1 = fma(w5, a_h1, fma(w6, a_h2, b_o1))
+    o2 = fma(w7, a_h1, fma(w8, a_h2, b_o2))
     return o1, sigmoid(o1), o2, sigmoid(o2)
 
 
 @njit(inline="always")
-def forward_biased(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8, c_h1, c_h2, c_o1, c_o2):
-    """``forward`` with biases (given as ``bias_addend`` values): h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2."""
-    h1, a_h1, h2, a_h2 = hidden_layer_biased(i1, i2, w1, w2, w3, w4, c_h1, c_h2)
-    return (h1, a_h1, h2, a_h2) + output_layer_biased(w5, w6, w7, w8, a_h1, a_h2, c_o1, c_o2)
+def forward_biased(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8, b_h1, b_h2, b_o1, b_o2):
+    """``forward`` with biases (passed as in ``hidden_layer_biased``): h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2."""
+    h1, a_h1, h2, a_h2 = hidden_layer_biased(i1, i2, w1, w2, w3, w4, b_h1, b_h2)
+    return (h1, a_h1, h2, a_h2) + output_layer_biased(w5, w6, w7, w8, a_h1, a_h2, b_o1, b_o2)
 
 
 @njit(inline="always")
@@ -185,9 +189,9 @@ def total_loss(i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8):
 
 
 @njit(inline="always")
-def total_loss_biased(i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8, c_h1, c_h2, c_o1, c_o2):
-    """E_total at the given weights and biases (as ``bias_addend`` values)."""
+def total_loss_biased(i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8, b_h1, b_h2, b_o1, b_o2):
+    """E_total at the given weights and biases."""
     h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2 = forward_biased(
-        i1, i2, w1, w2, w3, w4, w5, w6, w7, w8, c_h1, c_h2, c_o1, c_o2
+        i1, i2, w1, w2, w3, w4, w5, w6, w7, w8, b_h1, b_h2, b_o1, b_o2
     )
     return loss(t1, t2, a_o1, a_o2)[2]
