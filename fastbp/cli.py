@@ -20,7 +20,20 @@ TABLE_FORMATS = ("csv", "markdown", "parquet")
 #: Per command, the library's fields that are options of that command: the one place where a
 #: field (``lr``, ``out``) becomes the option a user typed (``--lr``, ``--out``).
 OPTION_FIELDS = {
-    "table": ("lr", "steps", "inputs", "targets", "weights", "dtype", "format", "out"),
+    "table": (
+        "lr",
+        "lr_hidden",
+        "lr_output",
+        "steps",
+        "inputs",
+        "targets",
+        "weights",
+        "biases",
+        "train_biases",
+        "dtype",
+        "format",
+        "out",
+    ),
     "sweep": ("out", "threads", "backend", "address"),
     "plot": ("format", "out"),
 }
@@ -61,9 +74,11 @@ def build_parser():
     table = commands.add_parser(
         "table",
         help="the spreadsheet's 31-column step table",
-        description="The step table (docs/model.md): one row per step, 31 columns.",
+        description="The step table (docs/model.md): one row per step, 31 columns (more with biases).",
     )
-    table.add_argument("--lr", required=True, help="learning rate (a finite number)")
+    table.add_argument("--lr", help="learning rate (a finite number); or --lr-hidden and --lr-output")
+    table.add_argument("--lr-hidden", metavar="X", help="the hidden layer's rate (w1 … w4), with --lr-output")
+    table.add_argument("--lr-output", metavar="Y", help="the output layer's rate (w5 … w8), with --lr-hidden")
     table.add_argument("--steps", required=True, help="number of rows (steps 0 … N − 1), >= 0")
     table.add_argument(
         "--inputs",
@@ -85,6 +100,17 @@ def build_parser():
         metavar="W",
         default=list(COURSE_WEIGHTS),
         help="initial w1 … w8 (default: the course's 0.15 … 0.55)",
+    )
+    table.add_argument(
+        "--biases",
+        nargs="+",
+        metavar="B",
+        help="B_H B_O (one bias per layer) or B_H1 B_H2 B_O1 B_O2 (one per unit); default: no biases",
+    )
+    table.add_argument(
+        "--train-biases",
+        action="store_true",
+        help="train the biases (default: fixed, as in the walk-through)",
     )
     table.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     table.add_argument("--format", default="csv", help="csv (default), markdown or parquet")
@@ -213,9 +239,21 @@ def _check_output_file(path, field="out"):
 def _table(args):
     from fastbp.table import check_table_args
 
-    lr, steps, inputs, targets, weights, dtype = check_table_args(
-        args.lr, args.steps, args.inputs, args.targets, args.weights, args.dtype
-    )
+    try:
+        checked = check_table_args(
+            args.lr,
+            args.steps,
+            args.inputs,
+            args.targets,
+            args.weights,
+            args.dtype,
+            biases=args.biases,
+            train_biases=args.train_biases,
+            lr_hidden=args.lr_hidden,
+            lr_output=args.lr_output,
+        )
+    except SpecError as exc:  # main() names the field as an option; this, the fields it mentions
+        raise SpecError(exc.field, exc.value, _as_options(exc.allowed)) from None
     if args.format not in TABLE_FORMATS:
         raise SpecError("format", args.format, "one of csv, markdown, parquet")
     if args.out is not None:
@@ -226,21 +264,25 @@ def _table(args):
     if args.format == "parquet":
         import pyarrow.parquet as pq
 
-        from fastbp.table import step_table
+        from fastbp.table import arrow_table
 
-        table = step_table(lr, steps, inputs, targets, weights, dtype)
+        table = arrow_table(checked)
         write_atomically(args.out, lambda stream: pq.write_table(table, stream))
         return 0
     # Text formats skip pyarrow (a fifth of the start-up): the same kernel, straight to text,
     # streamed a chunk of rows at a time so that memory stays flat in --steps.
-    from fastbp.conventions import TABLE_COLUMNS
+    from fastbp.conventions import table_columns
     from fastbp.kernels import step_table_rows
+    from fastbp.table import kernel_options
 
     render = _csv if args.format == "csv" else _markdown
+    names = table_columns(checked.biases is not None, checked.train_biases)
+    lr, steps, inputs, targets, weights, dtype = checked[:6]
+    chunks = step_table_rows(lr, steps, inputs, targets, weights, dtype, **kernel_options(checked))
 
     def write(stream):
-        for first, chunk in enumerate(step_table_rows(lr, steps, inputs, targets, weights, dtype)):
-            stream.write(render(TABLE_COLUMNS, chunk, header=first == 0).encode())
+        for first, chunk in enumerate(chunks):
+            stream.write(render(names, chunk, header=first == 0).encode())
 
     if args.out is None:
         write(sys.stdout.buffer)
@@ -248,12 +290,21 @@ def _table(args):
     else:
         write_atomically(args.out, write)
     if steps == 0:  # no chunk at all: the header alone
-        header = render(TABLE_COLUMNS, [], header=True).encode()
+        header = render(names, [], header=True).encode()
         if args.out is None:
             sys.stdout.buffer.write(header)
         else:
             write_atomically(args.out, lambda stream: stream.write(header))
     return 0
+
+
+# The step table's fields that its refusals mention by name, longest first (lr_hidden before lr).
+_TABLE_WORDS = re.compile(r"\b(lr_hidden|lr_output|train_biases|biases|dtype|lr)\b")
+
+
+def _as_options(allowed):
+    """A table refusal's words in the user's terms: ``lr_output`` → ``--lr-output``."""
+    return _TABLE_WORDS.sub(lambda match: option_name("table", match.group()), allowed)
 
 
 def _csv(names, values, header=True):

@@ -19,6 +19,21 @@ TABLE_COLUMNS = (
     "dE_dw1 dE_dw2 dE_dw3 dE_dw4 dE_dw5 dE_dw6 dE_dw7 dE_dw8"
 ).split()
 
+#: docs/model.md "Biases": with biases the step table adds their values at each row, and when
+#: they are trained their gradients (each unit's own; a shared bias moves by the sum of its two).
+BIAS_COLUMNS = ("b_h1", "b_h2", "b_o1", "b_o2")
+BIAS_GRADIENT_COLUMNS = ("dE_db_h1", "dE_db_h2", "dE_db_o1", "dE_db_o2")
+
+
+def table_columns(biases=False, train_biases=False):
+    """The step table's columns: the 31, then the biases' when there are biases, then their
+    gradients' when they are trained (so the first 31 are always the bias-free table's)."""
+    return (
+        tuple(TABLE_COLUMNS)
+        + (BIAS_COLUMNS if biases else ())
+        + (BIAS_GRADIENT_COLUMNS if biases and train_biases else ())
+    )
+
 
 def n_recorded(steps, record_every):
     """How many E_total values a run's loss curve keeps (the length of ``recorded_steps``)."""

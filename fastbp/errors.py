@@ -9,6 +9,7 @@ mistake gets the same words everywhere.
 
 import math
 import numbers
+import struct
 
 
 class SpecError(ValueError):
@@ -88,4 +89,28 @@ def number_tuple(field, value, length, *, strings=True):
 def choice(field, value, options):
     if value not in options:
         raise SpecError(field, value, "one of " + ", ".join(repr(o) for o in options))
+    return value
+
+
+#: The largest finite float32, numpy.finfo(numpy.float32).max (kept here to spare numpy's import).
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def float32_number(field, value, *, positive=False, when="dtype = 'float32'"):
+    """``value`` (a finite float) unless float32 cannot hold it: a float32 computation rounds its
+    numbers to float32 first, so refuse one that would become ±inf (or 0, if ``positive``)
+    instead of computing with that. ``when`` ends the message: the setting that asks for float32.
+    """
+    try:  # C's double → float conversion, round to nearest: numpy.float32(value)'s rounding
+        rounded = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        rounded = math.inf
+    if not math.isfinite(rounded) or (positive and rounded <= 0):
+        allowed = "a number > 0" if positive else "a number"
+        raise SpecError(
+            field,
+            value,
+            f"{allowed} that float32 can hold (|x| <= {FLOAT32_MAX:.4g}"
+            f"{', not rounding to 0' if positive else ''}) when {when}",
+        )
     return value

@@ -13,10 +13,14 @@ Slices: ``train`` advances all runs a slice of steps per compiled call and carri
 between calls, so that Python regains control every fraction of a second (a Ctrl-C is honoured
 and progress is reported inside a long shard); results do not depend on the slicing.
 
-Compile policy: every kernel here is ``cache=True``: compiled on first use per dtype (float64,
+Biases and per-layer rates: ``train`` hands those runs to the variant of
+``kernels_general._make_train_kernel`` they need; the bias-free single-rate runs keep the kernel
+below. The step table's kernels are in ``kernels_table`` (``step_table_rows`` here is theirs).
+
+Compile policy: every kernel is ``cache=True``: compiled on first use per dtype (float64,
 float32), then loaded from ``__pycache__`` (or Numba's user cache directory when the package
-directory is read-only); the cache key covers this file, model.py and fastmath.py. Nothing
-compiles at import, and a command compiles only what it calls.
+directory is read-only); the cache key covers the kernel's file, model.py and fastmath.py.
+Nothing compiles at import, and a command compiles only what it calls.
 """
 
 import time
@@ -27,8 +31,9 @@ import numpy as np
 from numba import njit, prange
 
 from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
-from fastbp.conventions import DEFAULT_TOLERANCE, TABLE_COLUMNS, recorded_steps
-from fastbp.model import backward, forward, hidden_layer, loss, output_layer, total_loss, update
+from fastbp.conventions import DEFAULT_TOLERANCE, recorded_steps
+from fastbp.kernels_table import step_table_array, step_table_rows  # noqa: F401  (the package's kernel API)
+from fastbp.model import backward, hidden_layer, loss, output_layer, total_loss, update
 
 _CHUNK_BLOCKS = 4  # blocks per dynamic work item of the parallel loop
 
@@ -45,12 +50,27 @@ _LOSS = 9  # E_total at the current step
 _MIN = 10  # min E_total so far
 _A_H1, _A_H2, _A_O1, _A_O2 = 11, 12, 13, 14  # activations, passed from one pass of a step to the next
 _STATE_ROWS = 15
+# What a block carries from one slice to the next: w1..w8 and the running minimum (9 rows), and
+# its steps_not_below counters. Not lr (read again), E_total (rewritten before it is read) nor
+# the activations (recomputed every step).
+_CARRIED_ROWS = 9
 
 _FIRST_SLICE_RUN_STEPS = 2**22  # ~10 ms: the first slice measures the rate for the next ones
 
-TrainResult = namedtuple(
-    "TrainResult", "weights final_loss min_loss first_step_below_tol loss recorded_steps"
-)
+
+class TrainResult(
+    namedtuple("TrainResult", "weights final_loss min_loss first_step_below_tol loss recorded_steps")
+):
+    """``train``'s result: the six arrays, and ``biases``, (4, R) final b_h1, b_h2, b_o1, b_o2
+    (the initial ones when fixed) or None without biases. ``biases`` is an attribute, not one of
+    the ``_fields``: code that unpacks or walks the six arrays works on every result."""
+
+    biases = None  # also what ``_replace`` and ``_make`` give: they build the tuple only
+
+    def __new__(cls, *fields, biases=None):
+        result = super().__new__(cls, *fields)
+        result.biases = biases
+        return result
 
 
 # Row offsets as unsigned integers: Numba adds a negative-index check to signed indices, which
@@ -169,8 +189,8 @@ def _train_kernel(
     column0,
     until_record0,
     tol,
-    states,
-    counts,
+    carried,
+    carried_counts,
     out_weights,
     out_final,
     out_min,
@@ -179,10 +199,11 @@ def _train_kernel(
 ):
     """Steps [s0, s1) of every run; starts from w_init when s0 == 0, ends the runs when s1 == steps.
 
-    Block b works in place in its own part of ``states`` (its state buffer, _STATE_ROWS rows of
-    BLOCK lanes, padding lanes included) and of ``counts`` (its steps_not_below counters), which
-    carry it from one call to the next: nothing is copied between slices. The recording
-    position at s0 (``column0``, ``until_record0``) is the same for every run: the caller's.
+    Between calls a block keeps w1..w8 and its running minimum in ``carried`` (``_CARRIED_ROWS``
+    rows of BLOCK lanes, padding lanes included) and its steps_not_below counters in
+    ``carried_counts``; the working buffer stays local (one allocation the vectoriser can see
+    whole: working in place in ``carried`` measured ~5 % slower). The recording position at s0
+    (``column0``, ``until_record0``) is the same for every run, so the caller computes it.
     """
     n_runs = lr.shape[0]
     n_blocks = (n_runs + BLOCK - 1) // BLOCK
@@ -190,16 +211,22 @@ def _train_kernel(
     for block in prange(n_blocks):
         start = block * BLOCK
         n = min(BLOCK, n_runs - start)
-        state = states[block * (_STATE_ROWS * BLOCK) : (block + 1) * (_STATE_ROWS * BLOCK)]
-        steps_not_below = counts[start : start + BLOCK]  # int32: as many lanes as float32
-        if s0 == 0:
-            for j in range(BLOCK):
-                src = start + min(j, n - 1)  # pad a short block with copies of its last run
+        state = np.empty(_STATE_ROWS * BLOCK, dtype=lr.dtype)
+        steps_not_below = np.empty(BLOCK, dtype=np.int32)  # int32: as many lanes as float32
+        kept_at = block * (_CARRIED_ROWS * BLOCK)
+        for j in range(BLOCK):
+            src = start + min(j, n - 1)  # pad a short block with copies of its last run
+            state[_LR * BLOCK + j] = lr[src]
+            if s0 == 0:
                 for row in range(8):
                     state[row * BLOCK + j] = w_init[row, src]
-                state[_LR * BLOCK + j] = lr[src]
                 state[_MIN * BLOCK + j] = inf
                 steps_not_below[j] = 0
+            else:
+                for row in range(8):
+                    state[row * BLOCK + j] = carried[kept_at + row * BLOCK + j]
+                state[_MIN * BLOCK + j] = carried[kept_at + 8 * BLOCK + j]
+                steps_not_below[j] = carried_counts[start + j]
         column = column0
         until_record = until_record0  # a countdown, not s % record_every: no division per step
         for _step in range(s1 - s0):
@@ -211,7 +238,13 @@ def _train_kernel(
                     column += 1
                     until_record = record_every
                 until_record -= 1
-        if s1 == steps:
+        if s1 < steps:
+            for j in range(BLOCK):
+                for row in range(8):
+                    carried[kept_at + row * BLOCK + j] = state[row * BLOCK + j]
+                carried[kept_at + 8 * BLOCK + j] = state[_MIN * BLOCK + j]
+                carried_counts[start + j] = steps_not_below[j]
+        else:
             _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol)
             for j in range(n):
                 out_loss[start + j, column] = state[_LOSS * BLOCK + j]
@@ -221,17 +254,6 @@ def _train_kernel(
                 running_min = state[_MIN * BLOCK + j]
                 out_min[start + j] = running_min if running_min != inf else np.nan
                 out_first_hit[start + j] = steps_not_below[j] if running_min < tol else -1
-
-
-def _aligned_empty(size, dtype):
-    """np.empty(size, dtype) starting on a 64-byte boundary (a cache line, an AVX-512 vector).
-
-    Blocks' state buffers are 64-byte multiples, so every row of every block is aligned too:
-    with NumPy's 16-byte alignment the kernel measured ~3 % slower (16,384 runs, one thread).
-    """
-    raw = np.empty(size * dtype.itemsize + 64, dtype=np.uint8)
-    offset = -raw.ctypes.data % 64
-    return raw[offset : offset + size * dtype.itemsize].view(dtype)
 
 
 def _recording_position(s0, record_every):
@@ -257,6 +279,10 @@ def train(
     record_every=0,
     tolerance=DEFAULT_TOLERANCE,
     *,
+    lr_output=None,
+    biases=None,
+    train_biases=False,
+    shared_biases=False,
     on_slice=None,
     slice_seconds=0.25,
     _slice_steps=None,
@@ -267,18 +293,25 @@ def train(
     inputs (i1, i2) and targets (t1, t2) are shared by all runs. Computes in w_init's dtype.
     Returns a ``TrainResult``: weights (8, R) final; final_loss, min_loss (R,);
     first_step_below_tol (R,) int64 (first step whose E_total < tolerance, −1 if none);
-    loss (R, n_recorded) E_total at ``recorded_steps(steps, record_every)``; recorded_steps.
-    The caller validates (steps < 2**31); this only converts to contiguous arrays of one dtype.
+    loss (R, n_recorded) E_total at ``recorded_steps(steps, record_every)``; recorded_steps;
+    biases (see below). The caller validates (steps < 2**31); this only converts to contiguous
+    arrays of one dtype.
+
+    Biases and two rates (docs/model.md "Biases", "Learning rate per layer"): ``lr_output``
+    (R,) gives the output layer's rates, and then ``lr`` holds the hidden layer's. ``biases``
+    (4, R) gives the initial b_h1, b_h2, b_o1, b_o2, fixed unless ``train_biases``; with
+    ``shared_biases`` a trained layer's bias moves by the sum of its two units' gradients (pass
+    equal rows: they stay equal). Without either, this is the bias-free single-rate kernel;
+    with them, the variant of ``kernels_general`` they need (compiled on first use).
 
     The steps run in slices, one compiled call each, so that Python gets control back about
     every ``slice_seconds`` whatever R and ``steps``: a signal handler runs and a progress bar
     moves between slices. Each call advances every run over the same steps [s0, s1) and leaves
-    its state (weights, E_total, running minimum, steps_not_below count) in arrays for the next;
-    a run's operations, and so its bits, do not depend on where the slices fall. The first
-    slice is short (2**22 run-steps, padding lanes counted); later ones are sized from the last
-    one's measured rate. ``on_slice(steps_done)`` is called after each slice; whatever it
-    raises propagates, and no partial result is returned. (``_slice_steps`` fixes the slice
-    length, for tests.)
+    its state (weights, biases, running minimum, steps_not_below count) in arrays for the next; a
+    run's operations, and so its bits, do not depend on where the slices fall. The first slice
+    is short (about 2**22 run-steps); later ones are sized from the last one's measured rate.
+    ``on_slice(steps_done)`` is called after each slice; whatever it raises propagates, and no
+    partial result is returned. (``_slice_steps`` fixes the slice length, for tests.)
     """
     dtype = np.dtype(w_init.dtype)
     w_init = np.ascontiguousarray(w_init)
@@ -290,15 +323,67 @@ def train(
     out_min = np.empty(n_runs, dtype=dtype)
     out_first_hit = np.empty(n_runs, dtype=np.int64)
     out_loss = np.empty((n_runs, kept.shape[0]), dtype=dtype)
-    if n_runs == 0:
-        return TrainResult(out_weights, out_final, out_min, out_first_hit, out_loss, kept)
+    outputs = (out_weights, out_final, out_min, out_first_hit, out_loss)
+    general = lr_output is not None or biases is not None
+    if train_biases and biases is None:
+        raise ValueError("train_biases=True needs biases (4, R)")
+    if general:
+        from fastbp import kernels_general  # only what a call needs: a bias-free sweep never loads it
+
+        lr_output = lr if lr_output is None else np.ascontiguousarray(lr_output, dtype=dtype)
+        biases = _checked_biases(biases, n_runs, dtype, train_biases, shared_biases)
     i1, i2 = (dtype.type(v) for v in inputs)
     t1, t2 = (dtype.type(v) for v in targets)
-    n_blocks = (n_runs + BLOCK - 1) // BLOCK
-    states = _aligned_empty(n_blocks * _STATE_ROWS * BLOCK, dtype)
-    counts = _aligned_empty(n_blocks * BLOCK, np.dtype(np.int32))
     # Padding lanes cost as much as runs: one run alone still computes a whole block.
-    slice_steps = _slice_steps or max(1, _FIRST_SLICE_RUN_STEPS // (n_blocks * BLOCK))
+    padded = max(1, (n_runs + BLOCK - 1) // BLOCK * BLOCK)
+    slice_steps = _slice_steps or max(1, _FIRST_SLICE_RUN_STEPS // padded)
+    # A single slice never carries its state: the arrays only exist when a run is cut.
+    cut = slice_steps < steps
+    if general:
+        run_slice, final_biases = kernels_general.slice_runner(
+            w_init,
+            lr,
+            lr_output,
+            biases,
+            train_biases,
+            shared_biases,
+            (i1, i2, t1, t2),
+            tolerance,
+            cut,
+            outputs,
+        )
+    else:
+        final_biases = None
+        n_carried = (n_runs + BLOCK - 1) // BLOCK if cut else 0
+        carried = np.empty(n_carried * _CARRIED_ROWS * BLOCK, dtype=dtype)
+        carried_counts = np.empty(n_carried * BLOCK, dtype=np.int32)
+
+        def run_slice(s0, s1, steps, record_every, column0, until_record0):
+            _train_kernel(
+                w_init,
+                lr,
+                i1,
+                i2,
+                t1,
+                t2,
+                s0,
+                s1,
+                steps,
+                record_every,
+                column0,
+                until_record0,
+                dtype.type(tolerance),
+                carried,
+                carried_counts,
+                out_weights,
+                out_final,
+                out_min,
+                out_first_hit,
+                out_loss,
+            )
+
+    if n_runs == 0:
+        return TrainResult(*outputs, kept, biases=final_biases)
     s0 = 0
     while True:
         s1 = min(steps, s0 + slice_steps)
@@ -308,117 +393,28 @@ def train(
         # machine a descheduled thread then delays only its last few blocks. (Results do not
         # depend on this: blocks share nothing.)
         with numba.parallel_chunksize(_CHUNK_BLOCKS):
-            _train_kernel(
-                w_init,
-                lr,
-                i1,
-                i2,
-                t1,
-                t2,
-                np.int64(s0),
-                np.int64(s1),
-                np.int64(steps),
-                np.int64(record_every),
-                np.int64(column0),
-                np.int64(until_record0),
-                dtype.type(tolerance),
-                states,
-                counts,
-                out_weights,
-                out_final,
-                out_min,
-                out_first_hit,
-                out_loss,
-            )
+            run_slice(*(np.int64(v) for v in (s0, s1, steps, record_every, column0, until_record0)))
         seconds = time.perf_counter() - started
         if on_slice is not None:
             on_slice(s1)
         if s1 == steps:
-            return TrainResult(out_weights, out_final, out_min, out_first_hit, out_loss, kept)
+            return TrainResult(*outputs, kept, biases=final_biases)
         if _slice_steps is None:
             slice_steps = _next_slice_steps(s1 - s0, seconds, slice_seconds)
         s0 = s1
 
 
-@njit(error_model="numpy", cache=True)
-def _step_table_kernel(i1, i2, t1, t2, weights, lr, out):
-    """Rows of the step table from ``weights`` on; leaves the weights after the last row's update there."""
-    w1, w2, w3, w4, w5, w6, w7, w8 = (
-        weights[0],
-        weights[1],
-        weights[2],
-        weights[3],
-        weights[4],
-        weights[5],
-        weights[6],
-        weights[7],
-    )
-    for k in range(out.shape[0]):
-        h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2 = forward(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8)
-        E1, E2, E_total = loss(t1, t2, a_o1, a_o2)
-        g1, g2, g3, g4, g5, g6, g7, g8 = backward(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2)
-        row = (
-            t1,
-            t2,
-            i1,
-            i2,
-            w1,
-            w2,
-            w3,
-            w4,
-            h1,
-            a_h1,
-            h2,
-            a_h2,
-            w5,
-            w6,
-            w7,
-            w8,
-            o1,
-            a_o1,
-            o2,
-            a_o2,
-            E1,
-            E2,
-            E_total,
-            g1,
-            g2,
-            g3,
-            g4,
-            g5,
-            g6,
-            g7,
-            g8,
-        )
-        for c in range(31):
-            out[k, c] = row[c]
-        w1, w2, w3, w4, w5, w6, w7, w8 = update(
-            w1, w2, w3, w4, w5, w6, w7, w8, g1, g2, g3, g4, g5, g6, g7, g8, lr
-        )
-    weights[0], weights[1], weights[2], weights[3] = w1, w2, w3, w4
-    weights[4], weights[5], weights[6], weights[7] = w5, w6, w7, w8
-
-
-def step_table_rows(lr, steps, inputs, targets, weights, dtype=np.float64, chunk_rows=65536):
-    """The step table (docs/model.md) as consecutive (≤ chunk_rows, 31) arrays: row k = weights before update k.
-
-    A generator, so a long table never has to be held whole: each chunk is a new array, and
-    the weights after a chunk's last update carry into the next, so the rows are the same
-    bits whatever ``chunk_rows`` is. ``weights`` is copied, never written.
-    """
-    dtype = np.dtype(dtype)
-    w = np.array(weights, dtype=dtype)  # a copy: the kernel writes the carried weights into it
-    i1, i2 = (dtype.type(v) for v in inputs)
-    t1, t2 = (dtype.type(v) for v in targets)
-    lr = dtype.type(lr)
-    for first in range(0, steps, chunk_rows):
-        out = np.empty((min(chunk_rows, steps - first), len(TABLE_COLUMNS)), dtype=dtype)
-        _step_table_kernel(i1, i2, t1, t2, w, lr, out)
-        yield out
-
-
-def step_table_array(lr, steps, inputs, targets, weights, dtype=np.float64):
-    """(steps, 31) array of the step table (docs/model.md): row k = weights before update k."""
-    dtype = np.dtype(dtype)
-    chunks = list(step_table_rows(lr, steps, inputs, targets, weights, dtype, chunk_rows=max(1, steps)))
-    return chunks[0] if chunks else np.empty((0, len(TABLE_COLUMNS)), dtype=dtype)
+def _checked_biases(biases, n_runs, dtype, train_biases, shared_biases):
+    """``biases`` as a contiguous (4, R) array, or None; refuses what ``train`` cannot honour."""
+    if biases is None:
+        return None
+    biases = np.ascontiguousarray(biases, dtype=dtype)
+    if biases.shape != (4, n_runs):
+        raise ValueError(f"biases must be (4, {n_runs}) (b_h1, b_h2, b_o1, b_o2 per run), not {biases.shape}")
+    if (
+        train_biases
+        and shared_biases
+        and not (biases[0].tobytes() == biases[1].tobytes() and biases[2].tobytes() == biases[3].tobytes())
+    ):
+        raise ValueError("shared biases need equal rows: b_h1 = b_h2 and b_o1 = b_o2")
+    return biases

@@ -244,24 +244,12 @@ def parse_spec(data):
     return spec
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 def _check_float32(spec):
     """A float32 sweep computes with its numbers rounded to float32: refuse those that would
     become ±inf (or an lr that would become 0) instead of training with them."""
 
     def check(field, value, positive=False):
-        with np.errstate(over="ignore"):
-            rounded = float(np.float32(value))
-        if not math.isfinite(rounded) or (positive and rounded <= 0):
-            allowed = "a number > 0" if positive else "a number"
-            raise SpecError(
-                field,
-                value,
-                f"{allowed} that float32 can hold (|x| <= {_FLOAT32_MAX:.4g}"
-                f"{', not rounding to 0' if positive else ''}) when dtype = 'float32'",
-            )
+        errors.float32_number(field, value, positive=positive)
 
     for key, rates in (
         ("lr_hidden" if spec.per_layer else "lr", spec.lrs),

@@ -1,25 +1,114 @@
-"""The spreadsheet's step table (docs/model.md "The step table"): 31 columns, one row per step."""
+"""The spreadsheet's step table (docs/model.md "The step table"): 31 columns, one row per step,
+and with biases (docs/model.md "Biases") their values and, when trained, their gradients."""
+
+from collections import namedtuple
 
 import numpy as np
 
 from fastbp import errors
-from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS, DTYPES, TABLE_COLUMNS
+from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS, DTYPES, table_columns
+
+#: A step table's validated arguments. ``lr`` is the hidden layer's rate when ``lr_output`` is
+#: given (a rate per layer), else the one rate; ``biases`` is None or b_h1, b_h2, b_o1, b_o2
+#: (shared per layer: b_h1 = b_h2 and b_o1 = b_o2, ``shared_biases``).
+TableArgs = namedtuple(
+    "TableArgs", "lr steps inputs targets weights dtype lr_output biases train_biases shared_biases"
+)
+
+_BIASES = "2 finite numbers (b_h, b_o: one bias per layer) or 4 (b_h1, b_h2, b_o1, b_o2: one per unit)"
 
 
-def check_table_args(lr, steps, inputs, targets, weights, dtype):
-    """Validated (lr, steps, inputs, targets, weights, dtype); raises ``SpecError`` naming the field."""
-    return (
-        errors.finite_number("lr", lr),
-        errors.integer("steps", steps, minimum=0),
-        errors.number_tuple("inputs", inputs, 2),
-        errors.number_tuple("targets", targets, 2),
-        errors.number_tuple("weights", weights, 8),
-        errors.choice("dtype", str(np.dtype(dtype)) if dtype in (np.float32, np.float64) else dtype, DTYPES),
+def check_table_args(
+    lr,
+    steps,
+    inputs,
+    targets,
+    weights,
+    dtype,
+    *,
+    biases=None,
+    train_biases=False,
+    lr_hidden=None,
+    lr_output=None,
+):
+    """Validated ``TableArgs``; raises ``SpecError`` naming the field."""
+    lr, lr_output = _rates(lr, lr_hidden, lr_output)
+    steps = errors.integer("steps", steps, minimum=0)
+    inputs = errors.number_tuple("inputs", inputs, 2)
+    targets = errors.number_tuple("targets", targets, 2)
+    weights = errors.number_tuple("weights", weights, 8)
+    dtype = errors.choice(
+        "dtype", str(np.dtype(dtype)) if dtype in (np.float32, np.float64) else dtype, DTYPES
+    )
+    biases, shared_biases = _biases(biases)
+    if not isinstance(train_biases, bool):
+        raise errors.SpecError("train_biases", train_biases, "True or False")
+    if train_biases and biases is None:
+        raise errors.SpecError("train_biases", train_biases, "only together with biases")
+    if dtype == "float32":
+        named = [("lr_hidden" if lr_output is not None else "lr", lr), ("lr_output", lr_output)]
+        for name, values in (("inputs", inputs), ("targets", targets), ("weights", weights)):
+            named += [(f"{name}[{k}]", v) for k, v in enumerate(values)]
+        named += [(f"biases[{k}]", v) for k, v in enumerate(_given(biases, shared_biases))]
+        for field, value in named:
+            if value is not None:
+                errors.float32_number(field, value, when="dtype is float32")
+    return TableArgs(
+        lr, steps, inputs, targets, weights, dtype, lr_output, biases, train_biases, shared_biases
     )
 
 
+def _rates(lr, lr_hidden, lr_output):
+    """(rate, None) for one learning rate, (hidden layer's, output layer's) for a rate per layer."""
+    if lr_hidden is None and lr_output is None:
+        if lr is None:
+            raise errors.SpecError(
+                "lr", "nothing", "a finite number (or lr_hidden and lr_output: one per layer)"
+            )
+        return errors.finite_number("lr", lr), None
+    if lr is not None:
+        raise errors.SpecError("lr", lr, "nothing when lr_hidden and lr_output are given (they replace lr)")
+    if lr_hidden is None:
+        raise errors.SpecError("lr_hidden", "nothing", "a finite number: lr_output goes with lr_hidden")
+    if lr_output is None:
+        raise errors.SpecError("lr_output", "nothing", "a finite number: lr_hidden goes with lr_output")
+    return errors.finite_number("lr_hidden", lr_hidden), errors.finite_number("lr_output", lr_output)
+
+
+def _biases(biases):
+    """(b_h1, b_h2, b_o1, b_o2) or None, and whether they are shared per layer (2 given)."""
+    if biases is None:
+        return None, False
+    if isinstance(biases, (str, bytes)) or not hasattr(biases, "__len__"):
+        raise errors.SpecError("biases", biases, _BIASES)
+    if len(biases) not in (2, 4):
+        raise errors.SpecError("biases", list(biases), f"{_BIASES} ({len(biases)} given)")
+    values = tuple(errors.finite_number(f"biases[{k}]", v) for k, v in enumerate(biases))
+    if len(values) == 2:
+        b_h, b_o = values
+        return (b_h, b_h, b_o, b_o), True
+    return values, False
+
+
+def _given(biases, shared_biases):
+    """The biases as they were given: 2 when shared, 4 per unit (for naming a refused one)."""
+    if biases is None:
+        return ()
+    return (biases[0], biases[2]) if shared_biases else biases
+
+
 def step_table(
-    lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS, dtype="float64"
+    lr=None,
+    steps=None,
+    inputs=COURSE_INPUTS,
+    targets=COURSE_TARGETS,
+    weights=COURSE_WEIGHTS,
+    dtype="float64",
+    *,
+    biases=None,
+    train_biases=False,
+    lr_hidden=None,
+    lr_output=None,
 ):
     """The step table as a ``pyarrow.Table``.
 
@@ -27,13 +116,47 @@ def step_table(
     everything computed from them, in the 31 columns of ``conventions.TABLE_COLUMNS``.
     Defaults are the course values (docs/model.md "The default scenario"). Raises ``SpecError``
     on bad input.
+
+    A rate per layer: ``lr_hidden`` and ``lr_output`` instead of ``lr``. ``biases``: (b_h, b_o),
+    one bias per layer, or (b_h1, b_h2, b_o1, b_o2), one per unit; fixed unless
+    ``train_biases``. With biases the columns b_h1 … b_o2 follow the 31 (the values used at that
+    row) and with trained ones dE_db_h1 … dE_db_o2 (each unit's own gradient: a shared bias
+    moves by the sum of its two). docs/model.md "Biases", "Learning rate per layer".
     """
+    checked = check_table_args(
+        lr,
+        steps,
+        inputs,
+        targets,
+        weights,
+        dtype,
+        biases=biases,
+        train_biases=train_biases,
+        lr_hidden=lr_hidden,
+        lr_output=lr_output,
+    )
+    return arrow_table(checked)
+
+
+def kernel_options(checked):
+    """``kernels.step_table_rows``'s keywords for validated ``TableArgs``."""
+    return {
+        "lr_output": checked.lr_output,
+        "biases": checked.biases,
+        "train_biases": checked.train_biases,
+        "shared_biases": checked.shared_biases,
+    }
+
+
+def arrow_table(checked):
+    """The step table of validated ``TableArgs``, as a ``pyarrow.Table``."""
     import pyarrow as pa
 
     from fastbp.contract import arrow_array
     from fastbp.kernels import step_table_array
 
-    lr, steps, inputs, targets, weights, dtype = check_table_args(lr, steps, inputs, targets, weights, dtype)
-    values = step_table_array(lr, steps, inputs, targets, weights, dtype)
-    columns = [arrow_array(values[:, c]) for c in range(len(TABLE_COLUMNS))]
-    return pa.Table.from_arrays(columns, names=list(TABLE_COLUMNS))
+    lr, steps, inputs, targets, weights, dtype = checked[:6]
+    values = step_table_array(lr, steps, inputs, targets, weights, dtype, **kernel_options(checked))
+    names = table_columns(checked.biases is not None, checked.train_biases)
+    columns = [arrow_array(values[:, c]) for c in range(len(names))]
+    return pa.Table.from_arrays(columns, names=list(names))

@@ -4,6 +4,12 @@ This module imports nothing from fastbp: only ``math``.  It is written to be rea
 docs/model.md, in the model's own names, one run at a time, with ``math.exp``.  Tests compare the
 package against it.
 
+Biases and a learning rate per layer (docs/model.md "Biases", "Learning rate per layer"):
+``biases=(b_h1, b_h2, b_o1, b_o2)`` adds each unit's bias to its sum (None: the bias-free network);
+``lr_output`` is the output layer's rate (then ``lr`` is the hidden layer's); ``train_biases``
+moves the biases too, each by its own gradient, or with ``shared_biases`` each layer's two by
+the sum of theirs.
+
 Conventions (docs/model.md, "The step table" and "The loss curve"):
   * ``step_row`` evaluates one row: forward pass, loss and backward pass at the given weights.
   * ``step_table`` row k holds the weights *before* update k and everything computed from them;
@@ -65,6 +71,15 @@ COLUMNS = (
 )
 WEIGHT_NAMES = ("w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8")
 GRADIENT_NAMES = tuple("dE_d" + w for w in WEIGHT_NAMES)
+# With biases the step table adds these columns after the 31, and with trained biases the second.
+BIAS_NAMES = ("b_h1", "b_h2", "b_o1", "b_o2")
+BIAS_GRADIENT_NAMES = tuple("dE_d" + b for b in BIAS_NAMES)
+
+# docs/model.md "Biases": the walk-through's scenario (shared biases b1, b2, fixed) and its step 0.
+WALKTHROUGH_TARGETS = (0.01, 0.99)
+WALKTHROUGH_BIASES = (0.35, 0.35, 0.60, 0.60)
+WALKTHROUGH_LR = 0.5
+WALKTHROUGH_STEP0 = {"a_h1": 0.5932699921071872, "a_o1": 0.7513650695523157, "E_total": 0.2983711087600027}
 
 # The default scenario (the course's values).
 COURSE_INPUTS = (0.05, 0.1)
@@ -79,10 +94,11 @@ def sigma(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def step_row(i1, i2, t1, t2, w, wrong_hidden_trap=False):
+def step_row(i1, i2, t1, t2, w, wrong_hidden_trap=False, biases=None):
     """Forward pass, loss and backward pass at weights w = (w1, ..., w8).
 
-    Returns a dict of the step table's 31 columns.
+    Returns a dict of the step table's 31 columns; with ``biases`` = (b_h1, b_h2, b_o1, b_o2)
+    also the biases and their gradients (BIAS_NAMES, BIAS_GRADIENT_NAMES).
 
     ``wrong_hidden_trap=True`` reproduces the known mistake of several public copies of the
     spreadsheet: dE/dw3 and dE/dw4 computed with a_h1(1 − a_h1) instead of a_h2(1 − a_h2).
@@ -93,10 +109,17 @@ def step_row(i1, i2, t1, t2, w, wrong_hidden_trap=False):
     # Forward pass and loss
     h1 = w1 * i1 + w2 * i2
     h2 = w3 * i1 + w4 * i2
+    if biases is not None:
+        b_h1, b_h2, b_o1, b_o2 = (float(b) for b in biases)
+        h1 = h1 + b_h1
+        h2 = h2 + b_h2
     a_h1 = sigma(h1)
     a_h2 = sigma(h2)
     o1 = w5 * a_h1 + w6 * a_h2
     o2 = w7 * a_h1 + w8 * a_h2
+    if biases is not None:
+        o1 = o1 + b_o1
+        o2 = o2 + b_o2
     a_o1 = sigma(o1)
     a_o2 = sigma(o2)
     E1 = 0.5 * (t1 - a_o1) ** 2
@@ -119,7 +142,7 @@ def step_row(i1, i2, t1, t2, w, wrong_hidden_trap=False):
         dE_dw3 = dE_da_h2 * a_h2 * (1 - a_h2) * i1
         dE_dw4 = dE_da_h2 * a_h2 * (1 - a_h2) * i2
 
-    return {
+    row = {
         "t1": float(t1),
         "t2": float(t2),
         "i1": float(i1),
@@ -152,42 +175,78 @@ def step_row(i1, i2, t1, t2, w, wrong_hidden_trap=False):
         "dE_dw7": dE_dw7,
         "dE_dw8": dE_dw8,
     }
+    if biases is not None:
+        row.update({"b_h1": b_h1, "b_h2": b_h2, "b_o1": b_o1, "b_o2": b_o2})
+        # A bias is a weight on a constant input 1: its gradient is its unit's delta.
+        row["dE_db_o1"] = (a_o1 - t1) * a_o1 * (1 - a_o1)
+        row["dE_db_o2"] = (a_o2 - t2) * a_o2 * (1 - a_o2)
+        row["dE_db_h1"] = dE_da_h1 * a_h1 * (1 - a_h1)
+        row["dE_db_h2"] = dE_da_h2 * a_h2 * (1 - a_h2)
+    return row
 
 
-def update(row, lr):
-    """w ← w − lr · ∂E/∂w, every weight at once from the gradients at the old weights."""
-    return tuple(row[w] - lr * row["dE_d" + w] for w in WEIGHT_NAMES)
+def update(row, lr, lr_output=None):
+    """w ← w − lr · ∂E/∂w, every weight at once from the gradients at the old weights.
+
+    With ``lr_output``: w1..w4 move with ``lr`` (the hidden layer's rate), w5..w8 with it."""
+    rates = (lr,) * 4 + ((lr if lr_output is None else lr_output),) * 4
+    return tuple(row[w] - rate * row["dE_d" + w] for w, rate in zip(WEIGHT_NAMES, rates))
 
 
-def step_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS):
-    """N rows for steps 0 .. N-1; row k = weights before update k."""
+def update_biases(row, lr, lr_output=None, shared=False):
+    """b ← b − rate · ∂E/∂b for the four biases of ``row``; hidden ones at ``lr``, output ones
+    at ``lr_output`` (default ``lr``). ``shared``: each layer's two biases are one parameter, so
+    both move by the sum of their gradients."""
+    lr_output = lr if lr_output is None else lr_output
+    g = [row[name] for name in BIAS_GRADIENT_NAMES]
+    if shared:
+        g = [g[0] + g[1], g[0] + g[1], g[2] + g[3], g[2] + g[3]]
+    rates = (lr, lr, lr_output, lr_output)
+    return tuple(row[b] - rate * gb for b, rate, gb in zip(BIAS_NAMES, rates, g))
+
+
+def run(
+    lr,
+    steps,
+    inputs=COURSE_INPUTS,
+    targets=COURSE_TARGETS,
+    weights=COURSE_WEIGHTS,
+    *,
+    lr_output=None,
+    biases=None,
+    train_biases=False,
+    shared_biases=False,
+):
+    """Rows of steps 0 .. N (N + 1 rows: the last holds the final weights), one dict each."""
     i1, i2 = (float(x) for x in inputs)
     t1, t2 = (float(x) for x in targets)
     w = tuple(float(x) for x in weights)
-    assert len(w) == 8
+    b = None if biases is None else tuple(float(x) for x in biases)
+    assert len(w) == 8 and (b is None or len(b) == 4)
     rows = []
-    for _ in range(steps):
-        row = step_row(i1, i2, t1, t2, w)
+    for k in range(steps + 1):
+        row = step_row(i1, i2, t1, t2, w, biases=b)
         rows.append(row)
-        w = update(row, lr)
+        if k < steps:
+            w = update(row, lr, lr_output)
+            if train_biases:
+                b = update_biases(row, lr, lr_output, shared_biases)
     return rows
 
 
+def step_table(lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS, **options):
+    """N rows for steps 0 .. N-1; row k = weights before update k. ``options``: as ``run``."""
+    return run(lr, steps, inputs, targets, weights, **options)[:steps]
+
+
 def loss_curve(
-    lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS, record_every=1
+    lr, steps, inputs=COURSE_INPUTS, targets=COURSE_TARGETS, weights=COURSE_WEIGHTS, record_every=1, **options
 ):
-    """E_total at steps 0, k, 2k, ... and always N (k = record_every); [E_total at N] if k == 0."""
-    i1, i2 = (float(x) for x in inputs)
-    t1, t2 = (float(x) for x in targets)
-    w = tuple(float(x) for x in weights)
-    curve = []
-    for k in range(steps + 1):
-        row = step_row(i1, i2, t1, t2, w)
-        if k == steps or (record_every > 0 and k % record_every == 0):
-            curve.append(row["E_total"])
-        if k < steps:
-            w = update(row, lr)
-    return curve
+    """E_total at steps 0, k, 2k, ... and always N (k = record_every); [E_total at N] if k == 0.
+
+    ``options``: as ``run`` (lr_output, biases, train_biases, shared_biases)."""
+    rows = run(lr, steps, inputs, targets, weights, **options)
+    return [rows[k]["E_total"] for k in recorded_steps(steps, record_every)]
 
 
 def recorded_steps(steps, record_every=1):
@@ -201,14 +260,14 @@ def recorded_steps(steps, record_every=1):
 
 
 def finite_difference_gradient(e_total, weights, h=FD_STEP):
-    """Central differences (E(w + h e_j) − E(w − h e_j)) / 2h for j = 1..8.
+    """Central differences (E(w + h e_j) − E(w − h e_j)) / 2h for every parameter j.
 
-    ``e_total`` is any function weights(8-tuple) -> E_total, e.g. the package's or this
-    module's.
+    ``e_total`` is any function parameters -> E_total, e.g. the package's or this module's;
+    the parameters are the 8 weights, or whatever it takes (biases, say).
     """
     w = [float(x) for x in weights]
     grad = []
-    for j in range(8):
+    for j in range(len(w)):
         plus = list(w)
         minus = list(w)
         plus[j] += h
@@ -218,11 +277,11 @@ def finite_difference_gradient(e_total, weights, h=FD_STEP):
     return grad
 
 
-def e_total_at(inputs, targets, weights):
-    """E_total at one set of weights (reference)."""
+def e_total_at(inputs, targets, weights, biases=None):
+    """E_total at one set of weights (and biases) (reference)."""
     i1, i2 = inputs
     t1, t2 = targets
-    return step_row(float(i1), float(i2), float(t1), float(t2), weights)["E_total"]
+    return step_row(float(i1), float(i2), float(t1), float(t2), weights, biases=biases)["E_total"]
 
 
 def rel_close(actual, expected, rtol=RTOL_FLOAT64, atol=0.0):
