@@ -189,3 +189,78 @@ def test_a_grid_sweep_is_an_image_in_the_dataset(tmp_path):
     assert t["w5_init"] == t["grid_x"] and t["w6_init"] == t["grid_y"]
     assert t["lr_hidden"] == t["lr"] == t["lr_output"]
     assert set(t["init"]) == {"grid"}
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: the sweep trains what the spec says, with the model's own bits
+
+
+def _table(out):
+    return ds.dataset(str(out), format="parquet").to_table().sort_by("run")
+
+
+MIXED = [{"kind": "course"}, {"kind": "uniform", "count": 70}]
+
+
+def test_equal_per_layer_rates_give_the_single_rate_bits(tmp_path):
+    fastbp.sweep({**BASE, "steps": 300, "lr": [0.5, 2.0], "init": MIXED}, tmp_path / "one", progress=False)
+    fastbp.sweep(
+        {**BASE, "steps": 300, "lr_hidden": [0.5], "lr_output": [0.5], "init": MIXED},
+        tmp_path / "h",
+        progress=False,
+    )
+    one, pair = _table(tmp_path / "one"), _table(tmp_path / "h")
+    n = pair.num_rows  # the lr 0.5 runs of the single-rate sweep
+    for name in ("final_loss", "w1", "w8", "loss", "min_loss", "first_step_below_tol"):
+        assert one[name][:n].equals(pair[name]), name
+
+
+def test_zero_biases_give_the_bias_free_bits(tmp_path):
+    spec = {**BASE, "steps": 300, "lr": [0.5, 2.0], "init": MIXED}
+    fastbp.sweep(spec, tmp_path / "free", progress=False)
+    fastbp.sweep({**spec, "network": {"biases": [0.0, 0.0]}}, tmp_path / "zero", progress=False)
+    free, zero = _table(tmp_path / "free"), _table(tmp_path / "zero")
+    for name in ("final_loss", "w1", "w8", "loss", "first_step_below_tol"):
+        assert free[name].equals(zero[name]), name
+    assert zero["b_o2_init"].to_pylist() == [0.0] * zero.num_rows
+    assert "b_o2" not in zero.column_names  # fixed biases: no final bias columns
+
+
+@pytest.mark.parametrize("train, shared", [(False, True), (True, True), (True, False)])
+def test_a_sweep_with_biases_follows_the_step_table(tmp_path, train, shared):
+    biases = [0.35, 0.6] if shared else [0.35, -0.2, 0.6, 0.1]
+    network = {"inputs": [0.05, 0.1], "targets": [0.01, 0.99], "biases": biases, "train_biases": train}
+    fastbp.sweep(
+        {**BASE, "steps": 40, "lr_hidden": [0.5], "lr_output": [2.0], "network": network},
+        tmp_path / "d",
+        progress=False,
+    )
+    row = _table(tmp_path / "d").to_pylist()[0]
+    table = fastbp.step_table(
+        lr_hidden=0.5, lr_output=2.0, steps=41, targets=(0.01, 0.99), biases=biases, train_biases=train
+    ).to_pydict()
+    assert row["loss"] == table["E_total"]  # every step, bit for bit: the same model functions
+    assert [row[f"w{k}"] for k in range(1, 9)] == [table[f"w{k}"][-1] for k in range(1, 9)]
+    for name in ("b_h1", "b_h2", "b_o1", "b_o2"):
+        assert row[f"{name}_init"] == table[name][0]
+        if train:
+            assert row[name] == table[name][-1]
+    if train and shared:
+        assert row["b_h1"] == row["b_h2"] and row["b_o1"] == row["b_o2"]
+
+
+def test_a_map_of_two_rates_and_its_figure(tmp_path):
+    spec = {
+        **BASE,
+        "steps": 200,
+        "lr_hidden": {"logspace": [-1, 1], "num": 5},
+        "lr_output": {"logspace": [-1, 1], "num": 4},
+    }
+    fastbp.sweep(spec, tmp_path / "d", progress=False)
+    t = _table(tmp_path / "d").to_pydict()
+    assert len(t["run"]) == 20 and len(set(zip(t["lr_hidden"], t["lr_output"]))) == 20
+    assert t["lr"] == t["lr_hidden"]
+    from fastbp.plots import plot_dataset
+
+    written = plot_dataset(tmp_path / "d", tmp_path / "figs")
+    assert [p.rsplit("/", 1)[-1] for p in written] == ["rates.png"]  # one image, not 20 figures
