@@ -32,7 +32,6 @@ from numba import njit, prange
 
 from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
 from fastbp.conventions import DEFAULT_TOLERANCE, recorded_steps
-from fastbp.kernels_table import step_table_array, step_table_rows  # noqa: F401  (the package's kernel API)
 from fastbp.model import backward, hidden_layer, loss, output_layer, total_loss, update
 
 _CHUNK_BLOCKS = 4  # blocks per dynamic work item of the parallel loop
@@ -418,3 +417,17 @@ def _checked_biases(biases, n_runs, dtype, train_biases, shared_biases):
     ):
         raise ValueError("shared biases need equal rows: b_h1 = b_h2 and b_o1 = b_o2")
     return biases
+
+
+def step_table_rows(*args, **kwargs):
+    """``kernels_table.step_table_rows``: imported on first use, so a sweep never loads it."""
+    from fastbp.kernels_table import step_table_rows
+
+    return step_table_rows(*args, **kwargs)
+
+
+def step_table_array(*args, **kwargs):
+    """``kernels_table.step_table_array`` (see ``step_table_rows``)."""
+    from fastbp.kernels_table import step_table_array
+
+    return step_table_array(*args, **kwargs)
