@@ -187,6 +187,9 @@ def open_dataset(
         _create_directory(filesystem, path, field)
         # Refused here, the directory is left as it is: the sweep that holds it may be using it.
         lock = lock_dataset(path, field=field, wait=wait, on_wait=on_wait)
+        # Looked at again under the lock: a sweep waited for (or started at the same moment) may
+        # have made the dataset since, and it must be resumed or refused, never written over.
+        info = filesystem.get_file_info(path)
     try:
         dataset = _open_held(filesystem, path, spec, shard_size, overwrite, field, info, made_directory)
     except BaseException:

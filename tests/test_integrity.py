@@ -217,3 +217,46 @@ def test_two_sweeps_started_together_on_a_new_directory(tmp_path):
     assert "held by pid" in loser and loser.count("\n") == 1
     report = fastbp_check(out)
     assert report.complete and report.n_runs == 2 * 8192
+
+
+def test_a_waiting_sweep_of_another_spec_is_refused_once_it_gets_the_dataset(tmp_path):
+    """Both start together on a new directory, both with --wait: the loser waits while the winner
+    makes and fills the dataset; under the lock it must then see that dataset and refuse it as
+    another spec's, never write its own manifest over it."""
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text(LONG.replace("200000", "20000"))
+    b.write_text(OTHER.replace("200000", "20000"))
+    out = tmp_path / "new"
+    procs = [_start(a, out, "--wait"), _start(b, out, "--wait")]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 2], results
+    loser = next(r[1] for p, r in zip(procs, results) if p.returncode == 2)
+    assert "of a different spec" in loser
+    report = fastbp_check(out)
+    assert report.complete and not report.damaged
+
+
+def test_what_another_sweep_made_while_this_one_waited_is_seen_under_the_lock(tmp_path, monkeypatch):
+    """Deterministic form of the race above: the directory does not exist when this sweep looks,
+    and another spec's sweep makes the whole dataset before this one gets the lock."""
+    import subprocess
+    import sys
+
+    from fastbp import locking
+    from fastbp.errors import DatasetError
+
+    out = tmp_path / "new"
+    other = tmp_path / "other.toml"
+    other.write_text('steps = 20\nlr = [0.25]\n[[init]]\nkind = "uniform"\ncount = 64\n')
+    real_lock = locking.lock_dataset
+
+    def lock_after_another_sweep(directory, **kwargs):
+        argv = [sys.executable, "-m", "fastbp", "sweep", str(other), "--out", str(directory), "--quiet"]
+        subprocess.run(argv, check=True, capture_output=True)  # the one this sweep waited for
+        return real_lock(directory, **kwargs)
+
+    monkeypatch.setattr(locking, "lock_dataset", lock_after_another_sweep)
+    spec = {"steps": 20, "lr": [0.5], "init": [{"kind": "uniform", "count": 64}]}
+    with pytest.raises(DatasetError, match="of a different spec"):
+        fastbp.sweep(spec, out, progress=False, wait=True)
+    assert fastbp_check(out).complete  # the other sweep's dataset, untouched
