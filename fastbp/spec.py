@@ -24,7 +24,7 @@ import numpy as np
 from fastbp import conventions, errors
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, DEFAULT_TOLERANCE, DTYPES
 from fastbp.errors import SpecError
-from fastbp.inits import KINDS, finite_number, integer, number_tuple
+from fastbp.inits import KINDS, axis_values, finite_number, integer, number_tuple
 
 TOP_KEYS = {
     "steps",
@@ -269,6 +269,12 @@ def _check_float32(spec):
         for r, row in enumerate(p.get("weights", ())):
             for k, value in enumerate(row):
                 check(f"init[{number}].weights[{r}][{k}]", value)
+        for k, value in enumerate(p.get("base", ()) if block.kind == "grid" else ()):
+            check(f"init[{number}].base[{k}]", value)
+        for axis in ("x", "y") if block.kind == "grid" else ():
+            values = axis_values(p[axis])
+            for value in (values.min(), values.max()):  # a layer offset adds to the base: both ends
+                check(f"init[{number}].{axis}", float(value))
 
 
 def _no_unknown_keys(where, table, allowed):

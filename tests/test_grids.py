@@ -264,3 +264,13 @@ def test_a_map_of_two_rates_and_its_figure(tmp_path):
 
     written = plot_dataset(tmp_path / "d", tmp_path / "figs")
     assert [p.rsplit("/", 1)[-1] for p in written] == ["rates.png"]  # one image, not 20 figures
+
+
+def test_a_float32_grid_refuses_values_float32_cannot_hold():
+    grid = {**GRID, "x": {"weight": "w5", "logspace": [0, 39], "num": 4}}
+    with pytest.raises(SpecError) as excinfo:
+        spec(init=[grid], dtype="float32")
+    assert excinfo.value.field == "init[0].x" and "float32 can hold" in str(excinfo.value)
+    with pytest.raises(SpecError) as excinfo:
+        spec(network={"biases": [1e39, 0.0]}, dtype="float32")
+    assert excinfo.value.field == "network.biases[0]"
