@@ -30,7 +30,8 @@ def summarise_pairs(dataset, filesystem=None, partial=False):
 
     data, path, metadata, report = open_for_reading(dataset, NEEDED, filesystem, partial=partial)
     spec = parse_spec(metadata["spec"])
-    hidden, output = np.array(spec.lrs), np.array(spec.lr_output)
+    # The axes ascending, whatever order the spec lists them in (each rate appears once).
+    hidden, output = np.sort(np.array(spec.lrs)), np.sort(np.array(spec.lr_output))
     pairs, finals, reached = [], [], []
     for batch in batches(data, list(NEEDED), 1):
         h = np.searchsorted(hidden, batch.column("lr_hidden").to_numpy()) if len(hidden) > 1 else 0
@@ -108,8 +109,8 @@ def rates_figure(pairs):
     mesh = ax_hit.pcolormesh(x, y, np.ma.masked_invalid(share), vmin=0, vmax=1, cmap="cividis")
     fig.colorbar(mesh, ax=ax_hit, label="share of runs that reached the tolerance")
     for ax in (ax_loss, ax_hit):
-        ax.set_xscale("log" if xlog else "linear")
-        ax.set_yscale("log" if ylog else "linear")
+        ax.set_xscale("log" if xlog or len(pairs.hidden) == 1 else "linear")
+        ax.set_yscale("log" if ylog or len(pairs.output) == 1 else "linear")
         ax.set_xlabel("lr_hidden (w1…w4)")
         ax.set_ylabel("lr_output (w5…w8)")
     runs = int(pairs.n.sum())

@@ -122,8 +122,8 @@ class Dataset:
             self.remove_temporaries()
             files.delete_quietly(f"{self.path}/{MANIFEST}", self.filesystem)
             if self.made_directory:
-                self.close()
-                _remove_directory(self.filesystem, self.path)
+                _remove_directory(self.filesystem, self.path, self.lock)
+                self.lock = None
 
     def remove_temporaries(self):
         """Delete temporary files left by killed writers (never a finished shard)."""
@@ -181,25 +181,39 @@ def open_dataset(
         if MANIFEST not in names and any(not n.startswith(".") for n in names):
             raise _foreign(field, path)
     lock = None
-    if isinstance(filesystem, pafs.LocalFileSystem):
-        from fastbp.locking import lock_dataset
+    from fastbp.locking import no_lock_possible
 
-        _create_directory(filesystem, path, field)
-        # Refused here, the directory is left as it is: the sweep that holds it may be using it.
-        lock = lock_dataset(path, field=field, wait=wait, on_wait=on_wait)
+    if not no_lock_possible(filesystem):  # a local directory (pyarrow's or fsspec's): lock it
+        lock = _lock(filesystem, path, field, wait, on_wait)
         # Looked at again under the lock: a sweep waited for (or started at the same moment) may
         # have made the dataset since, and it must be resumed or refused, never written over.
         info = filesystem.get_file_info(path)
     try:
         dataset = _open_held(filesystem, path, spec, shard_size, overwrite, field, info, made_directory)
     except BaseException:
-        if lock is not None:
-            lock.release()
         if made_directory:
-            _remove_directory(filesystem, path)
+            _remove_directory(filesystem, path, lock)
+        elif lock is not None:
+            lock.release()
         raise
     dataset.lock = lock
     return dataset
+
+
+def _lock(filesystem, path, field, wait, on_wait):
+    """The dataset's OS lock. Refused, the directory is left as it is: the sweep that holds it may
+    be using it. A holder that gave up removes the directory: a waiter then makes it again."""
+    from fastbp.locking import lock_dataset
+
+    for _attempt in range(3):
+        _create_directory(filesystem, path, field)
+        try:
+            return lock_dataset(path, field=field, wait=wait, on_wait=on_wait)
+        except DatasetError:
+            if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+                raise
+            on_wait = None  # said once
+    return lock_dataset(path, field=field, wait=wait)
 
 
 def _foreign(field, path):
@@ -217,14 +231,26 @@ def _create_directory(filesystem, path, field):
         raise DatasetError(field, path, f"a directory that can be created ({exc})") from None
 
 
-def _remove_directory(filesystem, path):
-    """Remove a directory this call made, if it holds nothing but fastbp's lock file."""
+def _remove_directory(filesystem, path, lock):
+    """Remove a directory this call made, if it holds nothing but fastbp's lock file, and release
+    ``lock``. The lock file is unlinked while still held, so a sweep waiting on it wakes to find
+    it gone and starts afresh (``open_dataset`` makes the directory again), never to hold a lock
+    on a file nobody else can see."""
     from fastbp.locking import LOCK_NAME
 
-    entries = filesystem.get_file_info(pafs.FileSelector(path, recursive=False))
-    if all(e.base_name == LOCK_NAME for e in entries):
-        files.delete_quietly(f"{path}/{LOCK_NAME}", filesystem)
-        filesystem.delete_dir(path)
+    try:
+        entries = filesystem.get_file_info(pafs.FileSelector(path, recursive=False))
+        if all(e.base_name == LOCK_NAME for e in entries):
+            files.delete_quietly(f"{path}/{LOCK_NAME}", filesystem)
+            if lock is not None:
+                lock.release()
+            try:
+                filesystem.delete_dir(path)
+            except OSError:  # a waiter made it again: it is theirs now
+                pass
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _open_held(filesystem, path, spec, shard_size, overwrite, field, info, made_directory):

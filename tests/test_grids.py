@@ -274,3 +274,28 @@ def test_a_float32_grid_refuses_values_float32_cannot_hold():
     with pytest.raises(SpecError) as excinfo:
         spec(network={"biases": [1e39, 0.0]}, dtype="float32")
     assert excinfo.value.field == "network.biases[0]"
+
+
+@pytest.mark.parametrize(
+    "hidden, output",
+    [([2.0, 0.5, 1.0], {"logspace": [1, -1], "num": 4}), ([1e308], [0.5, 0.1]), ([1e-20], [0.3])],
+)
+def test_the_rates_image_takes_rates_in_any_order_and_range(tmp_path, hidden, output):
+    from fastbp.plots import plot_dataset
+    from fastbp.plots_rates import summarise_pairs
+
+    fastbp.sweep(
+        {
+            **BASE,
+            "steps": 20,
+            "lr_hidden": hidden,
+            "lr_output": output,
+            "init": [{"kind": "uniform", "count": 3}],
+        },
+        tmp_path / "d",
+        progress=False,
+    )
+    pairs = summarise_pairs(tmp_path / "d")
+    assert (pairs.n == 3).all()  # every pair its own cell, none merged
+    assert list(pairs.hidden) == sorted(pairs.hidden)
+    assert plot_dataset(tmp_path / "d", tmp_path / "figs")[0].endswith("rates.png")

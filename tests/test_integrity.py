@@ -260,3 +260,23 @@ def test_what_another_sweep_made_while_this_one_waited_is_seen_under_the_lock(tm
     with pytest.raises(DatasetError, match="of a different spec"):
         fastbp.sweep(spec, out, progress=False, wait=True)
     assert fastbp_check(out).complete  # the other sweep's dataset, untouched
+
+
+def test_a_sweep_waiting_on_one_that_gives_up_makes_the_dataset_itself(tmp_path):
+    """The first one made the directory, then was refused (e.g. no Dask scheduler) and removed
+    what it made: the waiter must not be left holding a lock on a vanished file."""
+    import time
+
+    from fastbp import storage
+    from fastbp.spec import load_spec
+
+    spec_path = tmp_path / "s.toml"
+    spec_path.write_text('steps = 20\nlr = [0.5]\n[[init]]\nkind = "uniform"\ncount = 64\n')
+    out = tmp_path / "new"
+    first = storage.open_dataset(out, load_spec(str(spec_path)), 64)
+    waiter = _start(spec_path, out, "--wait")
+    time.sleep(1.5)  # the waiter is blocked on the lock
+    first.discard()  # gives up: manifest, lock file and directory removed
+    _, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    assert fastbp_check(out).complete
