@@ -348,7 +348,9 @@ def _run_sweep(args, sweep):
 
         threads = integer("threads", args.threads, minimum=1)
     if args.dry_run:
-        the_plan = sweep(args.spec, args.out, threads=threads, backend=args.backend, dry_run=True)
+        the_plan = sweep(
+            args.spec, args.out, threads=threads, backend=args.backend, overwrite=args.overwrite, dry_run=True
+        )
         print(the_plan.line())
         return 0
     summary = sweep(

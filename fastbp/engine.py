@@ -56,7 +56,7 @@ def sweep(
     shard_size = spec.shard_size or default_shard_size(spec)
     n_shards = plan.check_grid(spec, shard_size)
     if dry_run:
-        done = storage.finished_without_writing(out, spec, filesystem)
+        done = storage.finished_without_writing(out, spec, filesystem, overwrite=overwrite)
         runs_done = sum(min(shard_size, spec.n_runs - s * shard_size) for s in done)
         return plan.make_plan(spec, n_shards, shard_size, len(done), runs_done, threads)
     dataset = storage.open_dataset(

@@ -185,7 +185,7 @@ def _target(axis):
 
 def _parse_grid(block, where):
     x, y = _parse_axis(block, where, "x"), _parse_axis(block, where, "y")
-    if _target(x) == _target(y):
+    if _target(x) == _target(y) or _overlapping_biases(x, y):
         raise SpecError(
             f"{where}.y", block.get("y"), f"another weight, bias or offset than x ({_target(x)[1]})"
         )
@@ -196,6 +196,18 @@ def _parse_grid(block, where):
     return {"x": x, "y": y, "base": base}, count
 
 
+def _overlapping_biases(x, y):
+    """Two bias axes that would set the same unit's bias (b_h and b_h1, say)."""
+
+    def units(axis):
+        target, name = _target(axis)
+        if target != "bias":
+            return set()
+        return set(SHARED_BIAS_NAMES.get(name) or (BIAS_NAMES.index(name),))
+
+    return bool(units(x) & units(y))
+
+
 def grid_coordinates(params, indices):
     """(x, y) values of runs ``indices`` of a grid block: x varies fastest (index = iy·nx + ix)."""
     nx = params["x"]["num"]
@@ -204,8 +216,11 @@ def grid_coordinates(params, indices):
 
 
 def _grid_weights(seed, number, params, indices):
+    """The base, then the axes that set a weight, then the layer offsets added to what is there:
+    the same weights whichever axis is x and which is y."""
     weights = np.repeat(np.array(params["base"], dtype=np.float64)[:, None], len(indices), axis=1)
-    for axis, values in zip(("x", "y"), grid_coordinates(params, indices)):
+    axes = list(zip(("x", "y"), grid_coordinates(params, indices)))
+    for axis, values in sorted(axes, key=lambda a: _target(params[a[0]])[0] == "offset"):
         target, name = _target(params[axis])
         if target == "weight":
             weights[WEIGHT_NAMES.index(name)] = values

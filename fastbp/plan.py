@@ -13,7 +13,8 @@ from fastbp.errors import SpecError
 CALIBRATION_RUN_STEPS = 2**20
 # Bytes per run outside the curve, before compression: run, lr, init_index, first_step_below_tol
 # (8 each), init_block (4), the init label (about 1, dictionary-encoded), overflow (1/8).
-_FIXED_BYTES = 8 * 4 + 4 + 1
+# Schema 2 adds lr_hidden, lr_output, grid_x and grid_y (8 each, float64).
+_FIXED_BYTES = 8 * 4 + 4 + 1 + 8 * 4
 _VALUE_COLUMNS = 8 + 8 + 2  # w*_init, w*, final_loss, min_loss
 
 
@@ -38,6 +39,8 @@ class Plan:
     def line(self):
         from fastbp.progress import duration
 
+        if not self.runs_to_compute:
+            return f"fastbp: plan: {self.n_runs:,} runs × {self.steps:,} steps in {self.n_shards:,} shard(s); nothing to compute"
         return (
             f"fastbp: plan: {self.n_runs:,} runs × {self.steps:,} steps in {self.n_shards:,} shard(s); "
             f"to compute: {self.runs_to_compute:,} runs ({self.run_steps / 1e6:,.1f} M run-steps) in "
@@ -47,7 +50,8 @@ class Plan:
 
 
 def bytes_per_run(spec):
-    return _FIXED_BYTES + (_VALUE_COLUMNS + spec.n_recorded) * spec.itemsize
+    biases = 0 if spec.biases is None else 4 * (2 if spec.train_biases else 1)
+    return _FIXED_BYTES + (_VALUE_COLUMNS + biases + spec.n_recorded) * spec.itemsize
 
 
 def check_grid(spec, shard_size):

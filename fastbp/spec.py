@@ -255,8 +255,17 @@ def _check_float32(spec):
         ("lr_hidden" if spec.per_layer else "lr", spec.lrs),
         ("lr_output", spec.lr_output or ()),
     ):
+        first = {}
         for k, lr in enumerate(rates):
             check(f"{key}[{k}]", lr, positive=True)
+            # two rates that round to one float32 would train the same runs under two run numbers
+            rounded = float(np.float32(lr))
+            if rounded in first:
+                allowed = (
+                    f"a rate that differs from {key}[{first[rounded]}] in float32 (both round to {rounded!r})"
+                )
+                raise SpecError(f"{key}[{k}]", lr, allowed)
+            first[rounded] = k
     for k, value in enumerate(spec.biases or ()):
         check(f"network.biases[{k}]", value)
     for name, values in (("network.inputs", spec.inputs), ("network.targets", spec.targets)):

@@ -147,11 +147,20 @@ def new_manifest(spec, shard_size):
     }
 
 
-def kernel_source_stamp():
-    """A hash of the sources every number in a shard comes from (kernels, model, fastmath)."""
-    from fastbp._numba_cache import _source_stamp
+#: Every source a shard's numbers come from: the kernels and their variants, the model and its
+#: arithmetic, and the starting points (init kinds and the grid's layout).
+NUMERIC_SOURCES = ("kernels.py", "kernels_general.py", "model.py", "fastmath.py", "inits.py", "layout.py")
 
-    return _source_stamp(os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels.py"))
+
+def kernel_source_stamp():
+    """A hash of the sources every number in a shard comes from (``NUMERIC_SOURCES``)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in NUMERIC_SOURCES:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), "rb") as handle:
+            digest.update(handle.read())
+    return digest.hexdigest()
 
 
 def open_dataset(
@@ -294,19 +303,35 @@ def _open_held(filesystem, path, spec, shard_size, overwrite, field, info, made_
     return dataset
 
 
-def finished_without_writing(out, spec, filesystem=None):
-    """Sound shards of an existing dataset of ``spec`` at ``out`` (empty if none), read-only."""
-    filesystem, path = resolve(out, filesystem)
-    info = filesystem.get_file_info(f"{path}/{MANIFEST}")
-    if info.type != pafs.FileType.File:
+def finished_without_writing(out, spec, filesystem=None, overwrite=False, field="out"):
+    """Sound shards of an existing dataset of ``spec`` at ``out`` (empty if none), read-only;
+    refuses what the sweep itself would refuse (``out`` a file, a foreign directory, another
+    spec's or other kernel code's dataset without ``overwrite``), so a dry run says the same."""
+    filesystem, path = resolve(out, filesystem, field)
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        raise DatasetError(field, path, "a directory for the dataset (this path is a file)")
+    if info.type != pafs.FileType.Directory:
         return set()
-    try:
-        manifest = read_manifest(filesystem, f"{path}/{MANIFEST}")
-    except DatasetError:
+    names = {e.base_name for e in filesystem.get_file_info(pafs.FileSelector(path, recursive=False))}
+    if MANIFEST not in names:
+        if any(not n.startswith(".") for n in names):
+            raise _foreign(field, path)
         return set()
-    if canonical_json(manifest["spec"]) != canonical_json(spec.as_dict()):
+    manifest = read_manifest(filesystem, f"{path}/{MANIFEST}", field)
+    same_spec = canonical_json(manifest["spec"]) == canonical_json(spec.as_dict())
+    same_code = manifest.get("kernel_source") == kernel_source_stamp()
+    if same_spec and same_code and manifest.get("schema_version") == contract.SCHEMA_VERSION:
+        return set(Dataset(filesystem, path, manifest).finished_shards())
+    if overwrite:
         return set()
-    return set(Dataset(filesystem, path, manifest).finished_shards())
+    why = "of a different spec" if not same_spec else "made by other fastbp kernel code"
+    raise DatasetError(
+        field,
+        path,
+        f"a new directory or one holding this same spec; it holds a sweep {why} "
+        "(pass --overwrite / overwrite=True to replace it, or choose another directory)",
+    )
 
 
 def _is_ours(name):

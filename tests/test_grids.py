@@ -299,3 +299,28 @@ def test_the_rates_image_takes_rates_in_any_order_and_range(tmp_path, hidden, ou
     assert (pairs.n == 3).all()  # every pair its own cell, none merged
     assert list(pairs.hidden) == sorted(pairs.hidden)
     assert plot_dataset(tmp_path / "d", tmp_path / "figs")[0].endswith("rates.png")
+
+
+def test_axis_order_does_not_change_a_grid_and_overlapping_bias_axes_are_refused():
+    weight = {"weight": "w1", "linspace": [0.0, 1.0], "num": 2}
+    offset = {"offset": "hidden", "linspace": [0.5, 1.5], "num": 3}
+    a = spec(init=[{"kind": "grid", "x": weight, "y": offset}])
+    b = spec(init=[{"kind": "grid", "x": offset, "y": weight}])
+    wa = initial_weights(a, np.zeros(6, np.int32), np.arange(6))
+    wb = initial_weights(b, np.zeros(6, np.int32), np.arange(6))
+    assert sorted(wa[0].tolist()) == sorted(wb[0].tolist())  # w1 = x + offset either way
+    assert sorted(wa[0].tolist()) == sorted(w + o for w in (0.0, 1.0) for o in (0.5, 1.0, 1.5))
+    overlapping = {
+        "kind": "grid",
+        "x": {"bias": "b_h", "linspace": [0, 1], "num": 2},
+        "y": {"bias": "b_h1", "linspace": [0, 1], "num": 2},
+    }
+    with pytest.raises(SpecError) as excinfo:
+        spec(init=[overlapping], network={"biases": [0.1, 0.2, 0.3, 0.4]})
+    assert excinfo.value.field == "init[0].y"
+
+
+def test_float32_refuses_two_rates_that_round_to_one():
+    with pytest.raises(SpecError) as excinfo:
+        spec(lr=[0.1, 0.1000000001], dtype="float32")
+    assert excinfo.value.field == "lr[1]" and "in float32" in str(excinfo.value)

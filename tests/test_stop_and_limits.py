@@ -80,7 +80,13 @@ def test_the_plan_and_dry_run(tmp_path):
     code, _, err = run(["sweep", spec, "--out", tmp_path / "runs"])
     assert code == 0 and "plan: 200 runs" in err
     code, out, _ = run(["sweep", spec, "--out", tmp_path / "runs", "--dry-run"])
-    assert "to compute: 0 runs" in out
+    assert code == 0 and out.endswith("in 4 shard(s); nothing to compute\n")
+    other = tmp_path / "other.toml"  # a dry run refuses what the sweep would refuse
+    other.write_text(spec.read_text().replace("lr = [0.5, 1.0]", "lr = [0.25]"))
+    code, _, err = run(["sweep", other, "--out", tmp_path / "runs", "--dry-run"])
+    assert code == 2 and "of a different spec" in err
+    code, _, err = run(["sweep", other, "--out", spec, "--dry-run"])
+    assert code == 2 and "this path is a file" in err
 
 
 def test_a_grid_too_large_to_store_is_refused_before_anything(tmp_path):
