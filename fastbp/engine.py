@@ -35,6 +35,8 @@ def sweep(
     (``address`` of a scheduler, or a ``dask.distributed.Client``; default a local cluster).
     Before it starts it states its plan (runs, run-steps, shards, bytes, estimated time) on
     stderr when ``progress``; ``dry_run=True`` only returns that ``plan.Plan``, writing nothing.
+    The dataset is held for this one writer (``fastbp.locking``): another sweep writing into
+    ``out`` is refused at once (``locking.DatasetBusy``), or waited for with ``wait=True``.
     Returns a ``SweepSummary``. Raises ``SpecError`` for bad input before anything is written.
     """
     from fastbp import storage
