@@ -269,21 +269,11 @@ def _open_held(filesystem, path, spec, shard_size, overwrite, field, info, made_
         names = {e.base_name for e in entries}
         if MANIFEST in names:
             existing = read_manifest(filesystem, manifest_path, field)
-            same_spec = canonical_json(existing["spec"]) == canonical_json(spec.as_dict())
-            same_code = (
-                existing.get("kernel_source") == kernel_source_stamp()
-                and existing.get("schema_version") == contract.SCHEMA_VERSION
-            )
-            if same_spec and same_code:
+            why = _why_not_resumable(existing, spec)
+            if why is None:
                 return Dataset(filesystem, path, existing)
             if not overwrite:
-                why = "of a different spec" if not same_spec else "made by other fastbp kernel code"
-                raise DatasetError(
-                    field,
-                    path,
-                    f"a new directory or one holding this same spec; it holds a sweep {why} "
-                    "(pass --overwrite / overwrite=True to replace it, or choose another directory)",
-                )
+                raise _another_sweep(field, path, why)
             # The manifest goes last: a replacement killed half-way leaves a dataset that is
             # refused as a different spec (or resumed, for its own spec), never one without a
             # manifest that only manual cleaning could reuse.
@@ -319,14 +309,29 @@ def finished_without_writing(out, spec, filesystem=None, overwrite=False, field=
             raise _foreign(field, path)
         return set()
     manifest = read_manifest(filesystem, f"{path}/{MANIFEST}", field)
-    same_spec = canonical_json(manifest["spec"]) == canonical_json(spec.as_dict())
-    same_code = manifest.get("kernel_source") == kernel_source_stamp()
-    if same_spec and same_code and manifest.get("schema_version") == contract.SCHEMA_VERSION:
+    why = _why_not_resumable(manifest, spec)
+    if why is None:
         return set(Dataset(filesystem, path, manifest).finished_shards())
     if overwrite:
         return set()
-    why = "of a different spec" if not same_spec else "made by other fastbp kernel code"
-    raise DatasetError(
+    raise _another_sweep(field, path, why)
+
+
+def _why_not_resumable(manifest, spec):
+    """None when the dataset of ``manifest`` can be resumed by ``spec`` with this code, else why
+    not: resuming would mix two specs, two sets of numerics or two schema layouts."""
+    if canonical_json(manifest["spec"]) != canonical_json(spec.as_dict()):
+        return "of a different spec"
+    if (
+        manifest.get("kernel_source") != kernel_source_stamp()
+        or manifest.get("schema_version") != contract.SCHEMA_VERSION
+    ):
+        return "made by other fastbp kernel code"
+    return None
+
+
+def _another_sweep(field, path, why):
+    return DatasetError(
         field,
         path,
         f"a new directory or one holding this same spec; it holds a sweep {why} "
