@@ -58,7 +58,7 @@ def check_grid(spec, shard_size):
     """Refuse a grid whose dataset cannot be represented (too many shard files)."""
     from fastbp.spec import MAX_SHARDS
 
-    n_shards = -(-spec.n_runs // shard_size)
+    n_shards = spec.n_shards(shard_size)
     if n_shards > MAX_SHARDS:
         raise SpecError(
             "grid",

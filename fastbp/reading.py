@@ -130,7 +130,7 @@ def _grid_from_metadata(metadata, field, path):
     except (KeyError, TypeError, SpecError) as exc:
         raise DatasetError(field, path, f"a fastbp dataset whose metadata holds its spec ({exc})") from None
     shard_size = spec.shard_size or default_shard_size(spec)
-    n_shards = -(-spec.n_runs // shard_size)
+    n_shards = spec.n_shards(shard_size)
     return {"spec": metadata["spec"], "n_runs": spec.n_runs, "shard_size": shard_size, "n_shards": n_shards}
 
 

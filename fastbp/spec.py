@@ -95,6 +95,10 @@ class SweepSpec:
     def n_runs(self):
         return self.n_rates * self.n_inits
 
+    def n_shards(self, shard_size):
+        """Shard files of this grid at ``shard_size`` runs each (the last one may be short)."""
+        return -(-self.n_runs // shard_size)
+
     @functools.cached_property
     def recorded_steps(self):
         """The steps each run's loss curve keeps (``conventions.recorded_steps``), int64 array."""

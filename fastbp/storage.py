@@ -134,7 +134,7 @@ class Dataset:
 
 
 def new_manifest(spec, shard_size):
-    n_shards = -(-spec.n_runs // shard_size)
+    n_shards = spec.n_shards(shard_size)
     return {
         "format": contract.FORMAT,
         "schema_version": contract.SCHEMA_VERSION,
