@@ -365,14 +365,14 @@ def make_figures(summary):
 
 
 def _per_layer(dataset, filesystem):
-    """Whether the dataset's spec has per-layer rates (read from a shard's metadata)."""
-    from fastbp.reading import check
+    """Whether the dataset's spec has per-layer rates (its manifest or metadata: no shard is
+    checked twice, the reader that follows checks them)."""
+    from fastbp.reading import dataset_spec
 
     try:
-        report = check(dataset, filesystem)
+        return "lr_hidden" in (dataset_spec(dataset, filesystem) or {})
     except SpecError:
         return False  # not readable: summarise refuses it with the full message
-    return "lr_hidden" in (report.spec or {})
 
 
 def _save(fig, path, fmt):

@@ -96,28 +96,39 @@ def check(dataset, filesystem=None, metadata=None):
 
     The grid comes from ``_manifest.json``, or, for a dataset copied without it, from the spec
     in the shards' own metadata (``metadata``, read when not given)."""
-    from fastbp import contract, storage, verify
+    from fastbp import verify
+
+    fs, path, manifest = _manifest(dataset, filesystem, metadata)
+    return verify.check_dataset(fs, path, manifest)
+
+
+def dataset_spec(dataset, filesystem=None):
+    """The spec dict a dataset was made from (its manifest's, or its shards' metadata's), read
+    without checking any shard: ``check`` and the readers do that."""
+    return _manifest(dataset, filesystem)[2]["spec"]
+
+
+def _manifest(dataset, filesystem, metadata=None):
+    """(filesystem, path, the manifest or, without one, the grid rebuilt from the metadata)."""
+    from fastbp import contract, storage
     from fastbp.errors import DatasetError
 
     fs, path, entries = _locate(dataset, filesystem)
     names = {e.base_name for e in entries}
     if contract.MANIFEST in names:
-        manifest = storage.read_manifest(fs, f"{path}/{contract.MANIFEST}", field="dataset")
-    else:  # copied without its manifest: the grid from the spec in the shards' metadata
-        if not any(_is_shard_file(n) for n in names):
-            raise SpecError(
-                "dataset", path, "a fastbp dataset directory (no _manifest.json, no Parquet files)"
-            )
-        if metadata is None:
-            try:
-                metadata = storage.read_metadata(path, fs)
-            except DatasetError:
-                raise
-            except Exception as exc:  # pyarrow cannot read the files at all
-                allowed = f"a directory of fastbp Parquet files ({type(exc).__name__}: {exc})"
-                raise SpecError("dataset", path, allowed) from None
-        manifest = _grid_from_metadata(metadata, "dataset", path)
-    return verify.check_dataset(fs, path, manifest)
+        return fs, path, storage.read_manifest(fs, f"{path}/{contract.MANIFEST}", field="dataset")
+    # copied without its manifest: the grid from the spec in the shards' metadata
+    if not any(_is_shard_file(n) for n in names):
+        raise SpecError("dataset", path, "a fastbp dataset directory (no _manifest.json, no Parquet files)")
+    if metadata is None:
+        try:
+            metadata = storage.read_metadata(path, fs)
+        except DatasetError:
+            raise
+        except Exception as exc:  # pyarrow cannot read the files at all
+            allowed = f"a directory of fastbp Parquet files ({type(exc).__name__}: {exc})"
+            raise SpecError("dataset", path, allowed) from None
+    return fs, path, _grid_from_metadata(metadata, "dataset", path)
 
 
 def _grid_from_metadata(metadata, field, path):

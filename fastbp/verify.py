@@ -33,7 +33,6 @@ class Report:
     missing: list = field(default_factory=list)  # shard numbers with no file
     damaged: list = field(default_factory=list)  # (file name, why)
     extra: list = field(default_factory=list)  # part files beyond the grid
-    spec: dict | None = None  # the dataset's spec, as its manifest or metadata holds it
 
     @property
     def complete(self):
@@ -145,7 +144,7 @@ def check_dataset(filesystem, path, manifest):
     import pyarrow.fs as pafs
 
     n_runs, shard_size, n_shards = manifest["n_runs"], manifest["shard_size"], manifest["n_shards"]
-    report = Report(path, n_runs, n_shards, shard_size, spec=manifest["spec"])
+    report = Report(path, n_runs, n_shards, shard_size)
     spec_json = canonical_json(manifest["spec"])
     present = {}
     for info in filesystem.get_file_info(pafs.FileSelector(path, recursive=False)):
