@@ -35,7 +35,7 @@ OPTION_FIELDS = {
         "out",
     ),
     "sweep": ("out", "threads", "backend", "address"),
-    "plot": ("format", "out"),
+    "plot": ("format", "out", "figures"),
 }
 
 
@@ -143,6 +143,11 @@ def build_parser():
     plot.add_argument("dataset", help="the dataset directory written by fastbp sweep")
     plot.add_argument("--out", required=True, help="directory for the figures")
     plot.add_argument("--format", default="png", help="png (default), svg or pdf")
+    plot.add_argument(
+        "--figures",
+        help="which kinds to draw, comma-separated: loss, rates, regimes, edge_of_stability, "
+        "trainability_map (default: every kind the dataset's columns allow)",
+    )
     plot.add_argument(
         "--partial",
         action="store_true",
@@ -382,7 +387,9 @@ def _run_sweep(args, sweep):
 def _plot(args):
     from fastbp.plots import plot_dataset
 
-    written = plot_dataset(args.dataset, args.out, fmt=args.format, partial=args.partial)
+    written = plot_dataset(
+        args.dataset, args.out, fmt=args.format, partial=args.partial, figures=args.figures
+    )
     for path in written:
         print(path)
     return 0

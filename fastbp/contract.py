@@ -1,4 +1,4 @@
-"""The Parquet contract of a sweep dataset (schema version 1): the one home of its columns,
+"""The Parquet contract of a sweep dataset (schema versions 1 to 3): the one home of its columns,
 metadata and names. The writer, resume and every reader derive their checks from here.
 
 A dataset is a directory (local path, or any URL pyarrow's filesystems understand, e.g.
@@ -26,9 +26,12 @@ import pyarrow as pa
 
 from fastbp.errors import DatasetError
 
+#: The version a plain sweep writes; a sweep with diagnostics, a stability curve or a choice of
+#: columns writes DYNAMICS_VERSION (``schema_version``), so every other dataset keeps its bytes.
 SCHEMA_VERSION = 2
+DYNAMICS_VERSION = 3
 #: Versions readers still read (a version-1 dataset lacks the columns version 2 added).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 FORMAT = "fastbp.sweep"
 METADATA_KEY = b"fastbp"
 MANIFEST = "_manifest.json"
@@ -39,9 +42,11 @@ SHARD_NAME = "part-{:06d}.parquet"
 class Column:
     name: str
     type: str  # int64, int32, float64, string, bool; "value": the sweep's dtype; "curve": a list of values
-    meaning: str
+    meaning: str  # ("curve64": a list of float64)
     nullable: bool = False
-    when: str | None = None  # only in sweeps with "biases", or with "trained" biases
+    when: str | None = (
+        None  # only in sweeps with "biases", "trained" biases, "diagnostics", a "stability" curve
+    )
     since: int = 1  # the schema version that added it
 
 
@@ -71,20 +76,73 @@ COLUMNS = (
     Column("first_step_below_tol", "int64", "first step whose E_total < tolerance; null if none", True),
     Column("overflow", "bool", "a final weight or the final loss is not finite (inf/NaN)"),
     Column("loss", "curve", "E_total at the recorded steps (metadata: recorded_steps)"),
+    *(
+        Column(name, type_, meaning, when="diagnostics", since=3)
+        for name, type_, meaning in (
+            (
+                "sharpness_init",
+                "float64",
+                "λ_max of the Hessian of E_total at the first weights (and biases)",
+            ),
+            (
+                "sharpness_final",
+                "float64",
+                "λ_max of the Hessian of E_total at the last weights (and biases)",
+            ),
+            (
+                "stability_init",
+                "float64",
+                "lr·λ_max at the first weights (with per-layer rates, λ_max(P·H)); "
+                "gradient descent can settle only where it is below 2",
+            ),
+            ("stability_final", "float64", "lr·λ_max (or λ_max(P·H)) at the last weights"),
+            ("max_loss", "value", "highest E_total over steps 0 … steps (NaN values skipped)"),
+            ("max_loss_step", "int64", "first step at which E_total was max_loss"),
+            ("loss_increases", "int64", "steps k at which E_total rose: E_k > E_(k-1)"),
+            (
+                "trainability",
+                "float64",
+                "the published map value: −Σ v_k if trainable, +Σ 1/v_k if not, "
+                "v_k = E_k / E_0 (docs/model.md 'The trainability map')",
+            ),
+            (
+                "regime",
+                "string",
+                "monotone, bumpy, catapult, slow, oscillating, stuck or diverged (docs/model.md 'Regimes')",
+            ),
+        )
+    ),  # fmt: skip
+    Column(
+        "stability",
+        "curve64",
+        "the stability number at the stability steps (metadata: stability_steps)",
+        when="stability",
+        since=3,
+    ),  # fmt: skip
 )
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
 
-def columns_of(biases=False, trained=False):
-    """The columns of a sweep's dataset: the always-present ones, and the bias ones it has."""
-    present = {None, "biases"} if biases else {None}
-    if trained:
-        present.add("trained")
-    return tuple(c for c in COLUMNS if c.when in present)
+def columns_of(biases=False, trained=False, diagnostics=False, stability=False, keep=None):
+    """The columns of a sweep's dataset: the always-present ones, those its options add, and of
+    these only ``keep`` (names, ``run`` always) when given."""
+    flags = {"biases": biases, "trained": trained, "diagnostics": diagnostics, "stability": stability}
+    present = {None} | {when for when, on in flags.items() if on}
+    return tuple(
+        c for c in COLUMNS if c.when in present and (keep is None or c.name == "run" or c.name in keep)
+    )
 
 
-def spec_columns(spec):
-    return columns_of(spec.biases is not None, spec.train_biases)
+def spec_columns(spec, kept=True):
+    """The columns of ``spec``'s dataset (all it could have when not ``kept``)."""
+    options = (spec.biases is not None, spec.train_biases, spec.diagnostics, spec.stability_every > 0)
+    return columns_of(*options, keep=spec.columns if kept else None)
+
+
+def schema_version(spec):
+    """The schema version ``spec``'s dataset is written in."""
+    new = spec.diagnostics or spec.stability_every > 0 or spec.columns is not None
+    return DYNAMICS_VERSION if new else SCHEMA_VERSION
 
 
 #: Keys of the ``fastbp`` metadata block that readers rely on.
@@ -105,11 +163,11 @@ METADATA_KEYS = (
 # filters on a list element). The "lz4" meant for the curves never applies: Parquet names their
 # leaf column "loss.list.element", not "loss", so schema-v1 curves are stored uncompressed.
 # Kept so that datasets keep their bytes (tests/golden); changing it is a format decision.
-_PER_RUN = [c.name for c in COLUMNS if c.type != "curve"]
+_PER_RUN = [c.name for c in COLUMNS if not c.type.startswith("curve")]
 PARQUET_OPTIONS = dict(
     compression={name: "zstd" if name in _PER_RUN else "lz4" for name in COLUMN_NAMES},
     compression_level={name: 1 for name in _PER_RUN},
-    use_dictionary=["init"],
+    use_dictionary=["init", "regime"],
     write_statistics=_PER_RUN,
 )
 
@@ -141,8 +199,9 @@ _FIXED_TYPES = {
 def _arrow_type(column, value):
     if column.type == "value":
         return value
-    if column.type == "curve":
-        return pa.list_(pa.field("item", value, nullable=False))
+    if column.type.startswith("curve"):
+        item = pa.float64() if column.type == "curve64" else value
+        return pa.list_(pa.field("item", item, nullable=False))
     return _FIXED_TYPES[column.type]
 
 
@@ -156,7 +215,7 @@ def schema(dtype, metadata=None, columns=None):
 def file_metadata(spec, versions_):
     """The ``fastbp`` key-value metadata of every shard of ``spec``."""
     block = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema_version(spec),
         "format": FORMAT,
         "spec": spec.as_dict(),
         "dtype": spec.dtype,
@@ -167,6 +226,8 @@ def file_metadata(spec, versions_):
         "versions": versions_,
         "columns": {c.name: c.meaning for c in spec_columns(spec)},
     }
+    if spec.stability_every > 0:
+        block["stability_steps"] = [int(s) for s in spec.stability_steps]
     return {METADATA_KEY: json.dumps(block, sort_keys=True).encode()}
 
 
@@ -231,39 +292,54 @@ def arrow_strings(labels, codes):
 
 def shard_table(spec, layout, w_init, result, metadata, extra):
     """A shard's rows as a ``pyarrow.Table`` (``layout``: ``layout.run_layout``'s arrays; ``result``:
-    ``kernels.train``'s; ``extra``: lr_output, grid_x, grid_y and b_init arrays per run). No copies
-    of the curves: the list column is one flat array plus offsets."""
+    ``kernels.train``'s; ``extra``: lr_output, grid_x, grid_y and b_init arrays per run, and with
+    diagnostics ``diagnostics``, the per-run arrays of their columns by name, and ``stability``,
+    (R, P) float64). No copies of the curves: a list column is one flat array plus offsets.
+    Only the columns the spec keeps are built."""
     runs, lrs, init_blocks, init_indices = layout
-    n, n_points = len(runs), result.loss.shape[1]
+    n = len(runs)
     columns = spec_columns(spec)
     table_schema = schema(spec.dtype, metadata, columns)
-    # int32 offsets: the spec caps shard_size × recorded points below 2**31.
-    offsets = arrow_array(np.arange(n + 1, dtype=np.int32) * np.int32(n_points))
-    loss_type = table_schema.field("loss").type
     first_hit = result.first_step_below_tol
-    finite = np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss)
     grid_x, grid_y = extra["grid_x"], extra["grid_y"]
-    arrays = {
-        "run": arrow_array(runs),
-        "lr": arrow_array(lrs),
-        "lr_hidden": arrow_array(lrs),
-        "lr_output": arrow_array(extra["lr_output"]),
-        "init": arrow_strings([b.kind for b in spec.inits], init_blocks),
-        "init_block": arrow_array(init_blocks.astype(np.int32)),
-        "init_index": arrow_array(init_indices),
-        "grid_x": arrow_array(grid_x, valid=~np.isnan(grid_x)),
-        "grid_y": arrow_array(grid_y, valid=~np.isnan(grid_y)),
-        **{f"w{k + 1}_init": arrow_array(w_init[k]) for k in range(8)},
-        **{f"w{k + 1}": arrow_array(result.weights[k]) for k in range(8)},
-        "final_loss": arrow_array(result.final_loss),
-        "min_loss": arrow_array(result.min_loss),
-        "first_step_below_tol": arrow_array(first_hit, valid=first_hit >= 0),
-        "overflow": arrow_array(~finite),
-        "loss": pa.ListArray.from_arrays(offsets, arrow_array(result.loss.reshape(-1)), type=loss_type),
+
+    def curve(values, name):
+        # int32 offsets: the spec caps shard_size × recorded points below 2**31.
+        offsets = arrow_array(np.arange(n + 1, dtype=np.int32) * np.int32(values.shape[1]))
+        return pa.ListArray.from_arrays(
+            offsets, arrow_array(values.reshape(-1)), type=table_schema.field(name).type
+        )
+
+    def overflow():
+        return arrow_array(~(np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss)))
+
+    def regime():
+        from fastbp.regimes import REGIMES
+
+        return arrow_strings(REGIMES, extra["diagnostics"]["regime"])
+
+    build = {
+        "run": lambda: arrow_array(runs),
+        "lr": lambda: arrow_array(lrs),
+        "lr_hidden": lambda: arrow_array(lrs),
+        "lr_output": lambda: arrow_array(extra["lr_output"]),
+        "init": lambda: arrow_strings([b.kind for b in spec.inits], init_blocks),
+        "init_block": lambda: arrow_array(init_blocks.astype(np.int32)),
+        "init_index": lambda: arrow_array(init_indices),
+        "grid_x": lambda: arrow_array(grid_x, valid=~np.isnan(grid_x)),
+        "grid_y": lambda: arrow_array(grid_y, valid=~np.isnan(grid_y)),
+        **{f"w{k + 1}_init": (lambda k=k: arrow_array(w_init[k])) for k in range(8)},
+        **{f"w{k + 1}": (lambda k=k: arrow_array(result.weights[k])) for k in range(8)},
+        **{f"{b}_init": (lambda k=k: arrow_array(extra["b_init"][k])) for k, b in enumerate(BIAS_NAMES)},
+        **{b: (lambda k=k: arrow_array(result.biases[k])) for k, b in enumerate(BIAS_NAMES)},
+        "final_loss": lambda: arrow_array(result.final_loss),
+        "min_loss": lambda: arrow_array(result.min_loss),
+        "first_step_below_tol": lambda: arrow_array(first_hit, valid=first_hit >= 0),
+        "overflow": overflow,
+        "loss": lambda: curve(result.loss, "loss"),
+        "stability": lambda: curve(extra["stability"], "stability"),
+        "regime": regime,
     }
-    if spec.biases is not None:
-        for k, name in enumerate(BIAS_NAMES):
-            arrays[f"{name}_init"] = arrow_array(extra["b_init"][k])
-            if spec.train_biases:
-                arrays[name] = arrow_array(result.biases[k])
-    return pa.Table.from_arrays([arrays[c.name] for c in columns], schema=table_schema)
+    found = extra.get("diagnostics") or {}
+    arrays = [build[c.name]() if c.name in build else arrow_array(found[c.name]) for c in columns]
+    return pa.Table.from_arrays(arrays, schema=table_schema)

@@ -60,15 +60,21 @@ _FIRST_SLICE_RUN_STEPS = 2**22  # ~10 ms: the first slice measures the rate for 
 class TrainResult(
     namedtuple("TrainResult", "weights final_loss min_loss first_step_below_tol loss recorded_steps")
 ):
-    """``train``'s result: the six arrays, and ``biases``, (4, R) final b_h1, b_h2, b_o1, b_o2
-    (the initial ones when fixed) or None without biases. ``biases`` is an attribute, not one of
-    the ``_fields``: code that unpacks or walks the six arrays works on every result."""
+    """``train``'s result: the six arrays, and three attributes that are not ``_fields`` (code that
+    unpacks or walks the six arrays works on every result; ``_replace``/``_make`` drop them):
 
-    biases = None  # also what ``_replace`` and ``_make`` give: they build the tuple only
+    - ``biases``: (4, R) final b_h1, b_h2, b_o1, b_o2 (the initial ones when fixed), or None;
+    - ``diagnostics``: with ``diagnostics=True``, a dict of (R,) arrays named as
+      ``kernels_diagnostics.RESULTS``; else None;
+    - ``stability``: with ``stability_steps``, (steps (P,), sharpness (R, P), stability (R, P)),
+      float64; else None.
+    """
 
-    def __new__(cls, *fields, biases=None):
+    biases = diagnostics = stability = None
+
+    def __new__(cls, *fields, biases=None, diagnostics=None, stability=None):
         result = super().__new__(cls, *fields)
-        result.biases = biases
+        result.biases, result.diagnostics, result.stability = biases, diagnostics, stability
         return result
 
 
@@ -282,6 +288,8 @@ def train(
     biases=None,
     train_biases=False,
     shared_biases=False,
+    diagnostics=False,
+    stability_steps=None,
     on_slice=None,
     slice_seconds=0.25,
     _slice_steps=None,
@@ -303,14 +311,21 @@ def train(
     equal rows: they stay equal). Without either, this is the bias-free single-rate kernel;
     with them, the variant of ``kernels_general`` they need (compiled on first use).
 
+    Diagnostics (docs/model.md "Regimes"): ``diagnostics=True`` tracks every step's E_total
+    (``result.diagnostics``); ``stability_steps`` (ascending ints in 0 … steps) computes the
+    sharpness and the stability number at those steps (``result.stability``; with
+    ``lr_output`` the per-layer number). Either takes ``kernels_general``'s kernel (equal rates
+    are bit for bit the single-rate rule), so the runs' other results do not change.
+
     The steps run in slices, one compiled call each, so that Python gets control back about
     every ``slice_seconds`` whatever R and ``steps``: a signal handler runs and a progress bar
     moves between slices. Each call advances every run over the same steps [s0, s1) and leaves
     its state (weights, biases, running minimum, steps_not_below count) in arrays for the next; a
     run's operations, and so its bits, do not depend on where the slices fall. The first slice
-    is short (about 2**22 run-steps); later ones are sized from the last one's measured rate.
-    ``on_slice(steps_done)`` is called after each slice; whatever it raises propagates, and no
-    partial result is returned. (``_slice_steps`` fixes the slice length, for tests.)
+    is short (about 2**22 run-steps); later ones are sized from the last one's measured rate,
+    and end at every step of ``stability_steps``. ``on_slice(steps_done)`` is called after each
+    slice; whatever it raises propagates, and no partial result is returned. (``_slice_steps``
+    fixes the slice length, for tests.)
     """
     dtype = np.dtype(w_init.dtype)
     w_init = np.ascontiguousarray(w_init)
@@ -323,10 +338,13 @@ def train(
     out_first_hit = np.empty(n_runs, dtype=np.int64)
     out_loss = np.empty((n_runs, kept.shape[0]), dtype=dtype)
     outputs = (out_weights, out_final, out_min, out_first_hit, out_loss)
-    general = lr_output is not None or biases is not None
+    points = None if stability_steps is None else np.asarray(stability_steps, dtype=np.int64)
+    per_layer = lr_output is not None
+    general = per_layer or biases is not None or diagnostics or points is not None
     if train_biases and biases is None:
         raise ValueError("train_biases=True needs biases (4, R)")
     if general:
+        from fastbp import kernels_diagnostics as diagnosed
         from fastbp import kernels_general  # only what a call needs: a bias-free sweep never loads it
 
         lr_output = lr if lr_output is None else np.ascontiguousarray(lr_output, dtype=dtype)
@@ -337,55 +355,46 @@ def train(
     padded = max(1, (n_runs + BLOCK - 1) // BLOCK * BLOCK)
     slice_steps = _slice_steps or max(1, _FIRST_SLICE_RUN_STEPS // padded)
     # A single slice never carries its state: the arrays only exist when a run is cut.
-    cut = slice_steps < steps
+    cut = slice_steps < steps or (points is not None and bool(np.any((points > 0) & (points < steps))))
     if general:
-        run_slice, final_biases = kernels_general.slice_runner(
-            w_init,
-            lr,
-            lr_output,
-            biases,
-            train_biases,
-            shared_biases,
-            (i1, i2, t1, t2),
-            tolerance,
-            cut,
-            outputs,
-        )
+        runner = kernels_general.SliceRunner(
+            w_init, lr, lr_output, biases, train_biases, shared_biases, (i1, i2, t1, t2), tolerance, cut, outputs,
+            diagnostics,
+        )  # fmt: skip
+        run_slice, final_biases = runner.run, runner.final_biases
     else:
         final_biases = None
         n_carried = (n_runs + BLOCK - 1) // BLOCK if cut else 0
         carried = np.empty(n_carried * _CARRIED_ROWS * BLOCK, dtype=dtype)
         carried_counts = np.empty(n_carried * BLOCK, dtype=np.int32)
 
-        def run_slice(s0, s1, steps, record_every, column0, until_record0):
-            _train_kernel(
-                w_init,
-                lr,
-                i1,
-                i2,
-                t1,
-                t2,
-                s0,
-                s1,
-                steps,
-                record_every,
-                column0,
-                until_record0,
-                dtype.type(tolerance),
-                carried,
-                carried_counts,
-                out_weights,
-                out_final,
-                out_min,
-                out_first_hit,
-                out_loss,
-            )
+        tol = dtype.type(tolerance)
+
+        def run_slice(*slice_position):  # s0, s1, steps, record_every, column0, until_record0
+            _train_kernel(w_init, lr, i1, i2, t1, t2, *slice_position, tol, carried, carried_counts, *outputs)
+
+    measured = None
+    if points is not None:
+        model = (inputs, targets, lr, lr_output, biases, train_biases, shared_biases, per_layer)
+        measured = diagnosed.StabilityPoints(points, n_runs, *model)
+        measured.take(0, w_init, biases)
+
+    def result():
+        if measured is not None:
+            measured.take(steps, out_weights, final_biases)
+        found = None if not diagnostics else diagnosed.results(runner, out_final)
+        return TrainResult(
+            *outputs, kept, biases=final_biases, diagnostics=found,
+            stability=None if measured is None else measured.arrays(),
+        )  # fmt: skip
 
     if n_runs == 0:
-        return TrainResult(*outputs, kept, biases=final_biases)
+        return result()
     s0 = 0
     while True:
         s1 = min(steps, s0 + slice_steps)
+        if measured is not None:
+            s1 = measured.next_stop(s0, s1)
         column0, until_record0 = _recording_position(s0, record_every)
         started = time.perf_counter()
         # Blocks are handed out a few at a time, not in one static slice per thread: on a busy
@@ -394,10 +403,12 @@ def train(
         with numba.parallel_chunksize(_CHUNK_BLOCKS):
             run_slice(*(np.int64(v) for v in (s0, s1, steps, record_every, column0, until_record0)))
         seconds = time.perf_counter() - started
+        if measured is not None and s1 < steps:
+            measured.take(s1, *runner.carried_parameters())
         if on_slice is not None:
             on_slice(s1)
         if s1 == steps:
-            return TrainResult(*outputs, kept, biases=final_biases)
+            return result()
         if _slice_steps is None:
             slice_steps = _next_slice_steps(s1 - s0, seconds, slice_seconds)
         s0 = s1

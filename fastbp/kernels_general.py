@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
+from fastbp import kernels_diagnostics as diagnosed
 from fastbp.model import (
     backward_with_deltas,
     bias_gradients,
@@ -194,9 +195,14 @@ def _note_loss(state, steps_not_below, j, E_total, tol):
     steps_not_below[j] += np.int32(not running_min < tol)
 
 
-def _make_train_kernel(with_biases, train_biases, shared_biases):
+def _make_train_kernel(with_biases, train_biases, shared_biases, diagnostics):
     """The training kernel of one variant (``kernels._train_kernel``'s arguments, plus
-    lr_output, biases, out_biases); ``biases``, ``out_biases`` are unused without biases."""
+    lr_output, biases, out_biases); ``biases``, ``out_biases`` are unused without biases.
+    With ``diagnostics``, ``kernels_diagnostics`` notes every step into a block's ``diag`` and
+    ``counts`` buffers, carried in ``carried_diag``/``carried_diag_counts`` between slices and
+    written to ``out_diag`` (E_0 … window start) and ``out_diag_counts`` at the end (all unused,
+    and may be empty, without)."""
+    v_rows, c_rows = diagnosed.VALUE_ROWS, diagnosed.COUNT_ROWS
 
     @njit(parallel=True, error_model="numpy", cache=True, nogil=True)
     def train_general(
@@ -223,6 +229,10 @@ def _make_train_kernel(with_biases, train_biases, shared_biases):
         out_min,
         out_first_hit,
         out_loss,
+        carried_diag,
+        carried_diag_counts,
+        out_diag,
+        out_diag_counts,
     ):
         n_runs = lr_hidden.shape[0]
         n_blocks = (n_runs + BLOCK - 1) // BLOCK
@@ -233,6 +243,11 @@ def _make_train_kernel(with_biases, train_biases, shared_biases):
             state = np.empty(_STATE_ROWS * BLOCK, dtype=lr_hidden.dtype)
             steps_not_below = np.empty(BLOCK, dtype=np.int32)
             kept_at = block * (CARRIED_ROWS * BLOCK)
+            diag = np.empty(v_rows * BLOCK if diagnostics else 0, dtype=lr_hidden.dtype)
+            counts = np.empty(c_rows * BLOCK if diagnostics else 0, dtype=np.int32)
+            if diagnostics and s0 > 0:
+                diag[:] = carried_diag[block * v_rows * BLOCK : (block + 1) * v_rows * BLOCK]
+                counts[:] = carried_diag_counts[block * c_rows * BLOCK : (block + 1) * c_rows * BLOCK]
             for j in range(BLOCK):
                 src = start + min(j, n - 1)  # pad a short block with copies of its last run
                 state[_LR_HIDDEN * BLOCK + j] = lr_hidden[src]
@@ -258,10 +273,19 @@ def _make_train_kernel(with_biases, train_biases, shared_biases):
                             state[(_B_H1 + b) * BLOCK + j] = carried[kept_at + (9 + b) * BLOCK + j]
             column = column0
             until_record = until_record0
+            k0, k1 = max(0, steps - diagnosed.WINDOW), max(0, steps - diagnosed.WINDOW + 1)
             for _step in range(s1 - s0):
                 _block_update(
                     state, steps_not_below, i1, i2, t1, t2, tol, with_biases, train_biases, shared_biases
                 )
+                if diagnostics:
+                    k = s0 + _step
+                    if k == 0 or k == k0 or k >= k1:
+                        diagnosed.block_note_special(
+                            diag, counts, state, _ROW[_LOSS], _ROW[_MIN], k, steps, tol
+                        )
+                    else:
+                        diagnosed.block_note(diag, counts, state, _ROW[_LOSS], _ROW[_MIN], k, tol)
                 if record_every > 0:
                     if until_record == 0:
                         for j in range(n):
@@ -278,8 +302,20 @@ def _make_train_kernel(with_biases, train_biases, shared_biases):
                     if train_biases:
                         for b in range(4):
                             carried[kept_at + (9 + b) * BLOCK + j] = state[(_B_H1 + b) * BLOCK + j]
+                if diagnostics:
+                    carried_diag[block * v_rows * BLOCK : (block + 1) * v_rows * BLOCK] = diag
+                    carried_diag_counts[block * c_rows * BLOCK : (block + 1) * c_rows * BLOCK] = counts
             else:
                 _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol, with_biases)
+                if diagnostics:
+                    diagnosed.block_note_special(
+                        diag, counts, state, _ROW[_LOSS], _ROW[_MIN], steps, steps, tol
+                    )
+                    for j in range(n):
+                        for row in range(v_rows - 1):  # E_{k-1} is not a result
+                            out_diag[row, start + j] = diag[(row + 1) * BLOCK + j]
+                        for row in range(c_rows):
+                            out_diag_counts[row, start + j] = counts[row * BLOCK + j]
                 for j in range(n):
                     out_loss[start + j, column] = state[_LOSS * BLOCK + j]
                     for row in range(8):
@@ -298,38 +334,58 @@ def _make_train_kernel(with_biases, train_biases, shared_biases):
 _TRAIN_KERNELS = {}
 
 
-def train_kernel(name):
-    """The training kernel of variant ``name`` (a key of ``VARIANTS``), made on first use."""
-    if name not in _TRAIN_KERNELS:
-        _TRAIN_KERNELS[name] = _make_train_kernel(*VARIANTS[name])
-    return _TRAIN_KERNELS[name]
+def train_kernel(name, diagnostics=False):
+    """The training kernel of variant ``name`` (a key of ``VARIANTS``), with or without the
+    diagnostics, made on first use."""
+    if (name, diagnostics) not in _TRAIN_KERNELS:
+        _TRAIN_KERNELS[name, diagnostics] = _make_train_kernel(*VARIANTS[name], diagnostics)
+    return _TRAIN_KERNELS[name, diagnostics]
 
 
-def slice_runner(
-    w_init, lr_hidden, lr_output, biases, train_biases, shared_biases, data, tolerance, cut, outputs
-):
-    """For ``kernels.train``: (a function that runs one slice, the final biases array or None).
+class SliceRunner:
+    """For ``kernels.train``: runs one slice (``run``), and holds what the slices carry.
 
     ``data`` is (i1, i2, t1, t2) in the dtype; ``cut``: whether the run is cut in slices (then
     the carried state needs its arrays); ``outputs``: train's (weights, final, min, first hit,
     loss) arrays, which the last slice fills. Trained biases come out of the kernel; fixed ones
-    are the initial ones.
+    are the initial ones (``final_biases``). With ``diagnostics``, ``diag`` (7, R) and
+    ``diag_counts`` (5, R) int32 hold ``kernels_diagnostics``' results after the last slice.
     """
-    dtype = lr_hidden.dtype
-    n_runs = lr_hidden.shape[0]
-    kernel = train_kernel(variant(biases is not None, train_biases, shared_biases))
-    n_carried = (n_runs + BLOCK - 1) // BLOCK if cut else 0
-    carried = np.empty(n_carried * CARRIED_ROWS * BLOCK, dtype=dtype)
-    carried_counts = np.empty(n_carried * BLOCK, dtype=np.int32)
-    out_biases = np.empty((4, n_runs) if train_biases else (4, 0), dtype=dtype)
-    initial = np.empty((4, 0), dtype=dtype) if biases is None else biases
-    out_weights, out_final, out_min, out_first_hit, out_loss = outputs
-    tol = dtype.type(tolerance)
 
-    def run_slice(s0, s1, steps, record_every, column0, until_record0):
-        kernel(
-            w_init, lr_hidden, lr_output, initial, *data, s0, s1, steps, record_every, column0, until_record0, tol,
-            carried, carried_counts, out_weights, out_biases, out_final, out_min, out_first_hit, out_loss,
+    def __init__(
+        self, w_init, lr_hidden, lr_output, biases, train_biases, shared_biases, data, tolerance, cut, outputs,
+        diagnostics=False,
+    ):  # fmt: skip
+        dtype = lr_hidden.dtype
+        self.n_runs = n_runs = lr_hidden.shape[0]
+        self.kernel = train_kernel(variant(biases is not None, train_biases, shared_biases), diagnostics)
+        self.n_carried = n_carried = (n_runs + BLOCK - 1) // BLOCK if cut else 0
+        self.train_biases = train_biases
+        self.carried = np.empty(n_carried * CARRIED_ROWS * BLOCK, dtype=dtype)
+        self.carried_counts = np.empty(n_carried * BLOCK, dtype=np.int32)
+        self.out_biases = np.empty((4, n_runs) if train_biases else (4, 0), dtype=dtype)
+        self.initial = np.empty((4, 0), dtype=dtype) if biases is None else biases
+        self.final_biases = self.out_biases if train_biases else None if biases is None else biases.copy()
+        v_rows, c_rows = diagnosed.VALUE_ROWS, diagnosed.COUNT_ROWS
+        with_diag = n_carried if diagnostics else 0
+        self.carried_diag = np.empty(with_diag * v_rows * BLOCK, dtype=dtype)
+        self.carried_diag_counts = np.empty(with_diag * c_rows * BLOCK, dtype=np.int32)
+        self.diag = np.empty((v_rows - 1, n_runs if diagnostics else 0), dtype=dtype)
+        self.diag_counts = np.empty((c_rows, n_runs if diagnostics else 0), dtype=np.int32)
+        self.outputs, self.data, self.tol = outputs, data, dtype.type(tolerance)
+        self.w_init, self.lr_hidden, self.lr_output = w_init, lr_hidden, lr_output
+
+    def run(self, s0, s1, steps, record_every, column0, until_record0):
+        out_weights, out_final, out_min, out_first_hit, out_loss = self.outputs
+        self.kernel(
+            self.w_init, self.lr_hidden, self.lr_output, self.initial, *self.data, s0, s1, steps, record_every,
+            column0, until_record0, self.tol, self.carried, self.carried_counts, out_weights, self.out_biases,
+            out_final, out_min, out_first_hit, out_loss, self.carried_diag, self.carried_diag_counts, self.diag,
+            self.diag_counts,
         )  # fmt: skip
 
-    return run_slice, out_biases if train_biases else None if biases is None else biases.copy()
+    def carried_parameters(self):
+        """(weights (8, R), trained biases (4, R) or None) of the state carried after a slice."""
+        blocks = self.carried.reshape(self.n_carried, CARRIED_ROWS, BLOCK)
+        rows = blocks.transpose(1, 0, 2).reshape(CARRIED_ROWS, -1)[:, : self.n_runs]
+        return rows[:8], rows[9:13] if self.train_biases else None

@@ -11,11 +11,9 @@ from fastbp.errors import SpecError
 
 #: Run-steps of the calibration run (about 3 ms on one modern core).
 CALIBRATION_RUN_STEPS = 2**20
-# Bytes per run outside the curve, before compression: run, lr, init_index, first_step_below_tol
-# (8 each), init_block (4), the init label (about 1, dictionary-encoded), overflow (1/8).
-# Schema 2 adds lr_hidden, lr_output, grid_x and grid_y (8 each, float64).
-_FIXED_BYTES = 8 * 4 + 4 + 1 + 8 * 4
-_VALUE_COLUMNS = 8 + 8 + 2  # w*_init, w*, final_loss, min_loss
+# Bytes a value of each column type takes before compression ("value": the sweep's dtype; strings
+# are dictionary-encoded labels, about a byte; a bool is a bit).
+_FIXED_BYTES = {"int64": 8, "int32": 4, "float64": 8, "string": 1, "bool": 1 / 8}
 
 
 @dataclass
@@ -50,8 +48,13 @@ class Plan:
 
 
 def bytes_per_run(spec):
-    biases = 0 if spec.biases is None else 4 * (2 if spec.train_biases else 1)
-    return _FIXED_BYTES + (_VALUE_COLUMNS + biases + spec.n_recorded) * spec.itemsize
+    """Bytes a run's row takes before compression, from the columns the spec stores."""
+    from fastbp.contract import spec_columns
+
+    sizes = dict(_FIXED_BYTES, value=spec.itemsize, curve=spec.n_recorded * spec.itemsize)
+    if spec.stability_every:
+        sizes["curve64"] = 8 * len(spec.stability_steps)
+    return int(sum(sizes[c.type] for c in spec_columns(spec)))
 
 
 def check_grid(spec, shard_size):

@@ -390,8 +390,26 @@ def _save(fig, path, fmt):
     write_atomically(path, write)
 
 
-def plot_dataset(dataset, out, fmt="png", *, filesystem=None, partial=False):
+#: The kinds of figure ``plot_dataset`` draws when the dataset holds their columns: ``loss`` (one per
+#: rate, ``loss_course``, ``overview``), ``rates`` (per-layer sweeps), and ``fastbp.dynamics``'.
+FIGURE_KINDS = ("loss", "rates", "regimes", "edge_of_stability", "trainability_map")
+
+
+def _kinds(figures):
+    if figures is None:
+        return FIGURE_KINDS
+    names = figures.split(",") if isinstance(figures, str) else list(figures)
+    for name in names:
+        if name not in FIGURE_KINDS:
+            raise SpecError("figures", name, "a comma-separated list of " + ", ".join(FIGURE_KINDS))
+    return tuple(names)
+
+
+def plot_dataset(dataset, out, fmt="png", *, filesystem=None, partial=False, figures=None):
     """Write the figures of ``dataset`` into the directory ``out``; returns the written paths.
+
+    ``figures``: the kinds to draw (``FIGURE_KINDS``, a list or comma-separated text; default:
+    every kind the dataset's columns allow).
 
     ``fmt``: png (default), svg or pdf. Raises ``SpecError`` before writing anything when the
     format is unknown, ``out`` is a file, or ``dataset`` is missing or not a fastbp dataset
@@ -408,15 +426,22 @@ def plot_dataset(dataset, out, fmt="png", *, filesystem=None, partial=False):
         raise SpecError("out", out, "a local directory for the figures")
     if os.path.exists(out) and not os.path.isdir(out):
         raise SpecError("out", out, "a directory for the figures (this path is a file)")
-    if _per_layer(dataset, filesystem):  # rate pairs: one image (plots_rates), not a figure per pair
-        from fastbp.plots_rates import rates_figure, summarise_pairs
+    kinds = _kinds(figures)
+    from fastbp import dynamics, plots_rates, stats
 
-        figures = {"rates": rates_figure(summarise_pairs(dataset, filesystem, partial=partial))}
-    else:
-        figures = make_figures(summarise(dataset, filesystem=filesystem, partial=partial))
+    stored = set(dynamics.columns(dataset, filesystem)) or None  # None: unreadable, refused below
+    per_layer, drawn = _per_layer(dataset, filesystem), {}
+    if per_layer and "rates" in kinds and (stored is None or stored.issuperset(plots_rates.NEEDED)):
+        drawn["rates"] = plots_rates.rates_figure(plots_rates.summarise_pairs(dataset, filesystem, partial))
+    elif not per_layer and "loss" in kinds and (stored is None or stored.issuperset(stats.NEEDED)):
+        drawn = make_figures(summarise(dataset, filesystem=filesystem, partial=partial))
+    drawn.update(dynamics.figures(dataset, filesystem, partial, stored or set(), per_layer, kinds))
+    if not drawn:
+        allowed = f"a dataset with columns for the figures asked ({', '.join(kinds)}): see docs/model.md"
+        raise SpecError("dataset", dataset, allowed)
     os.makedirs(out, exist_ok=True)
     written = []
-    for stem, fig in figures.items():
+    for stem, fig in drawn.items():
         path = os.path.join(out, f"{stem}.{fmt_text}")
         _save(fig, path, fmt_text)
         written.append(path)

@@ -60,6 +60,7 @@ def compute_shard(spec, shard, shard_size, versions=None, on_slice=None):
     if b_init is not None:
         b_init = b_init.astype(spec.dtype)
         model.update(biases=b_init, train_biases=spec.train_biases, shared_biases=spec.shared_biases)
+    model.update(_diagnostics_asked(spec))
     result = kernels.train(
         w_init,
         lrs.astype(spec.dtype),
@@ -73,5 +74,58 @@ def compute_shard(spec, shard, shard_size, versions=None, on_slice=None):
     )
     grid_x, grid_y = grid_coordinates(spec, blocks, indices)
     extra = {"lr_output": lr_output, "grid_x": grid_x, "grid_y": grid_y, "b_init": b_init}
+    extra.update(_diagnostics_columns(spec, result))
     metadata = contract.file_metadata(spec, versions or contract.versions())
     return contract.shard_table(spec, layout, w_init, result, metadata, extra)
+
+
+_SHARPNESS_COLUMNS = ("sharpness_init", "sharpness_final", "stability_init", "stability_final")
+
+
+def _diagnostics_asked(spec):
+    """``kernels.train``'s diagnostics arguments for ``spec``: the per-step tracking when the
+    sweep has diagnostics, Hessians only at the steps a kept column needs."""
+    from fastbp.contract import spec_columns
+
+    kept = {c.name for c in spec_columns(spec)}
+    points = set()
+    if spec.diagnostics and kept & set(_SHARPNESS_COLUMNS):
+        points |= {0, spec.steps}
+    if "stability" in kept:
+        points |= {int(s) for s in spec.stability_steps}
+    asked = {"diagnostics": spec.diagnostics}
+    if points:
+        asked["stability_steps"] = sorted(points)
+    return asked
+
+
+def _diagnostics_columns(spec, result):
+    """The diagnostics columns' arrays (``contract.shard_table``'s ``extra``) from ``result``."""
+    import numpy as np
+
+    from fastbp import regimes
+
+    extra = {}
+    if result.stability is not None:
+        points, sharpness, stability = result.stability
+        if spec.stability_every:
+            extra["stability"] = stability[:, np.searchsorted(points, spec.stability_steps)]
+        at = {"init": 0, "final": len(points) - 1}
+        for when, column in at.items():
+            extra.setdefault("diagnostics", {}).update(
+                {f"sharpness_{when}": sharpness[:, column], f"stability_{when}": stability[:, column]}
+            )
+    if spec.diagnostics:
+        tracked = result.diagnostics
+        diverged = ~(np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss))
+        if result.biases is not None:
+            diverged |= ~np.isfinite(result.biases).all(axis=0)
+        found = extra.setdefault("diagnostics", {})
+        found.update(
+            max_loss=tracked["max_loss"],
+            max_loss_step=tracked["max_loss_step"].astype(np.int64),
+            loss_increases=tracked["loss_increases"].astype(np.int64),
+            trainability=regimes.trainability(tracked, spec.steps),
+            regime=regimes.classify(tracked, result.first_step_below_tol, diverged, spec.steps),
+        )
+    return extra

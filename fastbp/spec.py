@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastbp import conventions, errors
+from fastbp import conventions, errors, spec_outputs
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, DEFAULT_TOLERANCE, DTYPES
 from fastbp.errors import SpecError
 from fastbp.inits import KINDS, axis_values, finite_number, integer, number_tuple
@@ -39,6 +39,9 @@ TOP_KEYS = {
     "name",
     "network",
     "init",
+    "diagnostics",
+    "stability_every",
+    "columns",
 }
 NETWORK_KEYS = {"inputs", "targets", "biases", "train_biases"}
 MAX_RUNS = 2**53  # run numbers stay exact in float64 tools
@@ -77,6 +80,10 @@ class SweepSpec:
     biases: tuple | None = None  # b_h1, b_h2, b_o1, b_o2 (a shared bias repeated), or None
     shared_biases: bool = False
     train_biases: bool = False
+    # What a run reports beyond its curve (docs/model.md "Regimes"; fastbp.spec_outputs).
+    diagnostics: bool = False
+    stability_every: int = 0  # 0: no stability curve
+    columns: tuple | None = None  # the per-run columns kept (run first), or None for all
 
     @property
     def per_layer(self):
@@ -103,6 +110,11 @@ class SweepSpec:
     def recorded_steps(self):
         """The steps each run's loss curve keeps (``conventions.recorded_steps``), int64 array."""
         return conventions.recorded_steps(self.steps, self.record_every)
+
+    @functools.cached_property
+    def stability_steps(self):
+        """The steps of the ``stability`` curve (as ``recorded_steps``, every ``stability_every``)."""
+        return conventions.recorded_steps(self.steps, self.stability_every) if self.stability_every else None
 
     @property
     def n_recorded(self):
@@ -240,6 +252,7 @@ def parse_spec(data):
         shared_biases=shared_biases,
         train_biases=train_biases,
     )
+    spec = spec_outputs.parse(data, spec)
     _check_inits_against_network(spec)
     if spec.n_runs > MAX_RUNS:
         raise SpecError("grid", f"{spec.n_runs} runs", f"at most {MAX_RUNS} runs")

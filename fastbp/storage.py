@@ -137,7 +137,7 @@ def new_manifest(spec, shard_size):
     n_shards = spec.n_shards(shard_size)
     return {
         "format": contract.FORMAT,
-        "schema_version": contract.SCHEMA_VERSION,
+        "schema_version": contract.schema_version(spec),
         "spec": spec.as_dict(),
         "n_runs": spec.n_runs,
         "shard_size": shard_size,
@@ -149,7 +149,16 @@ def new_manifest(spec, shard_size):
 
 #: Every source a shard's numbers come from: the kernels and their variants, the model and its
 #: arithmetic, and the starting points (init kinds and the grid's layout).
-NUMERIC_SOURCES = ("kernels.py", "kernels_general.py", "model.py", "fastmath.py", "inits.py", "layout.py")
+NUMERIC_SOURCES = (
+    "kernels.py",
+    "kernels_general.py",
+    "kernels_diagnostics.py",
+    "regimes.py",
+    "model.py",
+    "fastmath.py",
+    "inits.py",
+    "layout.py",
+)
 
 
 def kernel_source_stamp():
@@ -322,10 +331,9 @@ def _why_not_resumable(manifest, spec):
     not: resuming would mix two specs, two sets of numerics or two schema layouts."""
     if canonical_json(manifest["spec"]) != canonical_json(spec.as_dict()):
         return "of a different spec"
-    if (
-        manifest.get("kernel_source") != kernel_source_stamp()
-        or manifest.get("schema_version") != contract.SCHEMA_VERSION
-    ):
+    if manifest.get("kernel_source") != kernel_source_stamp() or manifest.get(
+        "schema_version"
+    ) != contract.schema_version(spec):
         return "made by other fastbp kernel code"
     return None
 

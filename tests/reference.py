@@ -287,3 +287,51 @@ def e_total_at(inputs, targets, weights, biases=None):
 def rel_close(actual, expected, rtol=RTOL_FLOAT64, atol=0.0):
     """|actual − expected| <= rtol·|expected| + atol (exact zeros compare equal with atol=0)."""
     return abs(actual - expected) <= rtol * abs(expected) + atol
+
+
+# Regimes and the map value (docs/model.md "Regimes", "The trainability map"), from a whole curve
+# E_0 … E_N (every step), written from the page's definitions without fastbp's trackers.
+WINDOW = 20
+SIGNIFICANT = 1e-6
+STALL = 1e-6
+
+
+def regime(curve, tol, diverged=False):
+    """The regime of a run whose loss at every step 0 … N is ``curve``."""
+    E = [float(x) for x in curve]
+    N = len(E) - 1
+    if diverged or not all(math.isfinite(x) for x in E):
+        return "diverged"
+    hit = next((k for k, x in enumerate(E) if x < tol), None)
+    if hit is not None:
+        if max(E) > E[0]:
+            return "catapult"
+        if any(E[k] > E[k - 1] for k in range(1, hit + 1)):
+            return "bumpy"
+        return "monotone"
+    k0 = max(0, N - WINDOW)
+    rises = any(E[k] - E[k - 1] > SIGNIFICANT * E[k - 1] for k in range(k0 + 1, N + 1))
+    falls = any(E[k - 1] - E[k] > SIGNIFICANT * E[k - 1] for k in range(k0 + 1, N + 1))
+    if rises and falls:
+        return "oscillating"
+    if E[k0] - E[N] > STALL * (N - k0) * E[N]:
+        return "slow"
+    return "stuck"
+
+
+def trainability(curve):
+    """Sohl-Dickstein's value: v_k = E_k / E_0 (1e6 when not finite, capped at 1e6); trainable when
+    the mean of the last 20 v is below 1; then −Σ v, else +Σ 1/v. (E_0 = 0: v = 0, trainable.)"""
+    E = [float(x) for x in curve]
+
+    def v(x):
+        if E[0] == 0 and x == 0:
+            return 0.0
+        ratio = x / E[0] if math.isfinite(x) and math.isfinite(E[0]) else math.inf
+        return min(ratio, 1e6)
+
+    vs = [v(x) for x in E]
+    last = vs[-WINDOW:]
+    if sum(last) / len(last) < 1:
+        return -sum(vs)
+    return sum(1 / x for x in vs)

@@ -1,0 +1,154 @@
+"""What a run's loss does along the way, tracked inside the training kernel (docs/model.md
+"Regimes"): the numbers its regime and its trainability are read from, kept for every step
+without recording the curve.
+
+``kernels_general``'s kernel calls these once a step when a sweep has ``diagnostics = true``,
+after the step's three passes, on a block's own buffers (``diag``: VALUE_ROWS rows of BLOCK
+lanes in the run's dtype; ``counts``: COUNT_ROWS rows of int32). Steps k = 1 … steps − 21 take
+``block_note``, a short vectorised pass; the others (the first, the one before the final window
+and the final window of WINDOW values) take ``block_note_special``, which does the same and the
+rest. E_k is the step's E_total, at the weights after k updates (the final pass gives E_steps).
+
+NaN never wins a comparison, so a NaN loss neither rises, nor is a maximum, nor passes below
+the cap: it counts as the cap, as the published map value asks (v = 1e6 when not finite).
+"""
+
+import numpy as np
+from numba import njit
+
+BLOCK = 64
+
+#: Value rows: E_{k-1}; E_0; the cap 1e6·E_0; the highest E so far; Σ min(E_k, cap);
+#: Σ E_0 / min(E_k, cap); Σ min(E_k, cap) over the final window; E at the step before it.
+PREV, E0, CAP, MAX, SUM_CAPPED, SUM_INVERSE, TAIL, WINDOW_START = range(8)
+VALUE_ROWS = 8
+#: int32 rows: the step of the highest E; steps at which E rose; the same before E first fell
+#: below the tolerance; in the final window, rises and falls by more than SIGNIFICANT of E.
+MAX_STEP, RISES, RISES_BEFORE_HIT, WINDOW_RISES, WINDOW_FALLS = range(5)
+COUNT_ROWS = 5
+#: What a run's result holds (``train``'s ``result.diagnostics``): the value rows after PREV,
+#: then the int32 rows, by these names.
+VALUE_NAMES = ("E0", "cap", "max_loss", "sum_capped", "sum_inverse", "tail", "window_start")
+COUNT_NAMES = ("max_loss_step", "loss_increases", "rises_before_hit", "window_rises", "window_falls")
+
+#: The final window: the last WINDOW values of E (the published map's "last 20").
+WINDOW = 20
+#: v = E_k / E_0 is capped here (and a non-finite v counts as it).
+CAP_RATIO = 1e6
+#: A change of E in the final window counts as a rise or fall when larger than this share of E.
+SIGNIFICANT = 1e-6
+
+_V = tuple(np.uint64(row * BLOCK) for row in range(VALUE_ROWS))
+_C = tuple(np.uint64(row * BLOCK) for row in range(COUNT_ROWS))
+
+
+def window_steps(steps):
+    """(the step before the final window, the window's first step): E_{k0} and E_{k1} … E_steps."""
+    return max(0, steps - WINDOW), max(0, steps - WINDOW + 1)
+
+
+@njit(inline="always")
+def block_note(diag, counts, state, row_loss, row_min, k, tol):
+    """Step k of the middle of a run: rises, the maximum and the two sums (vectorised)."""
+    step = np.int32(k)
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        E = state[row_loss + j]
+        rise = np.int32(E > diag[_V[PREV] + j])
+        counts[_C[RISES] + j] += rise
+        counts[_C[RISES_BEFORE_HIT] + j] += rise & np.int32(not state[row_min + j] < tol)
+        highest = diag[_V[MAX] + j]
+        higher = E > highest
+        diag[_V[MAX] + j] = E if higher else highest
+        counts[_C[MAX_STEP] + j] = step if higher else counts[_C[MAX_STEP] + j]
+        cap = diag[_V[CAP] + j]
+        capped = E if E < cap else cap
+        diag[_V[SUM_CAPPED] + j] += capped
+        diag[_V[SUM_INVERSE] + j] += diag[_V[E0] + j] / capped
+        diag[_V[PREV] + j] = E
+
+
+@njit(inline="always")
+def block_note_special(diag, counts, state, row_loss, row_min, k, steps, tol):
+    """Step k = 0, the step before the final window, or one of the window's (any k)."""
+    k0, k1 = max(0, steps - WINDOW), max(0, steps - WINDOW + 1)
+    zero = diag.dtype.type(0)
+    significant = diag.dtype.type(SIGNIFICANT)
+    if k == 0:
+        for j in range(BLOCK):
+            E = state[row_loss + j]
+            cap = E * diag.dtype.type(CAP_RATIO)
+            capped = E if E < cap else cap
+            diag[E0 * BLOCK + j] = E
+            diag[CAP * BLOCK + j] = cap
+            diag[MAX * BLOCK + j] = E
+            diag[SUM_CAPPED * BLOCK + j] = capped
+            diag[SUM_INVERSE * BLOCK + j] = E / capped
+            diag[TAIL * BLOCK + j] = zero
+            for row in range(COUNT_ROWS):
+                counts[row * BLOCK + j] = 0
+    else:
+        for j in range(BLOCK):  # the changes in the window are taken against E_{k-1}, before it goes
+            if k >= k1:
+                E, previous = state[row_loss + j], diag[PREV * BLOCK + j]
+                counts[WINDOW_RISES * BLOCK + j] += np.int32(E - previous > significant * previous)
+                counts[WINDOW_FALLS * BLOCK + j] += np.int32(previous - E > significant * previous)
+        block_note(diag, counts, state, row_loss, row_min, k, tol)
+    for j in range(BLOCK):
+        E = state[row_loss + j]
+        if k >= k1:
+            cap = diag[CAP * BLOCK + j]
+            diag[TAIL * BLOCK + j] += E if E < cap else cap
+        if k == k0:
+            diag[WINDOW_START * BLOCK + j] = E
+        diag[PREV * BLOCK + j] = E
+
+
+# ---------------------------------------------------------------------------------------------
+# For kernels.train (plain Python)
+
+
+def results(runner, final_loss):
+    """``result.diagnostics``: the kernel's tracked values by name, and the final loss beside them."""
+    found = dict(zip(VALUE_NAMES, runner.diag))
+    found.update(zip(COUNT_NAMES, runner.diag_counts))
+    found["final_loss"] = final_loss
+    return found
+
+
+class StabilityPoints:
+    """The sharpness and stability number of every run at the steps asked (``train``'s loop
+    stops a slice at each, and hands over the parameters there)."""
+
+    def __init__(
+        self, points, n_runs, inputs, targets, lr, lr_output, biases, train_biases, shared, per_layer
+    ):
+        from fastbp.kernels_sharpness import stability_numbers
+
+        self.points = points
+        self.sharpness = np.full((n_runs, len(points)), np.nan)
+        self.stability = np.full((n_runs, len(points)), np.nan)
+
+        def numbers(weights, trained):
+            fixed = biases if trained is None else trained
+            return stability_numbers(
+                weights, lr, lr_output, inputs, targets, biases=fixed, train_biases=train_biases,
+                shared_biases=shared, per_layer=per_layer,
+            )  # fmt: skip
+
+        self.numbers = numbers
+
+    def next_stop(self, s0, s1):
+        """The slice [s0, s1) cut at the first point after s0."""
+        later = self.points[self.points > s0]
+        return min(s1, int(later[0])) if len(later) else s1
+
+    def take(self, step, weights, biases):
+        columns = np.flatnonzero(self.points == step)
+        if len(columns):
+            sharpness, stability = self.numbers(weights, biases)
+            self.sharpness[:, columns] = sharpness[:, None]
+            self.stability[:, columns] = stability[:, None]
+
+    def arrays(self):
+        return self.points, self.sharpness, self.stability
