@@ -58,10 +58,11 @@ def _new_figure(size, layout="constrained"):
     return Figure(figsize=size, dpi=DPI, layout=layout)
 
 
-def _style(ax):
-    ax.grid(True, which="major", color="0.88", linewidth=0.8)
-    ax.set_axisbelow(True)
-    ax.spines[["top", "right"]].set_visible(False)
+def _style(*axes):
+    for ax in axes:
+        ax.grid(True, which="major", color="0.88", linewidth=0.8)
+        ax.set_axisbelow(True)
+        ax.spines[["top", "right"]].set_visible(False)
 
 
 def _axis_values(field, values, *, positive=False):
@@ -91,8 +92,8 @@ def _edges(values, log):
 
 
 def _count_text(totals):
-    lo, hi = int(totals.min()), int(totals.max())
-    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
+    lo, hi = (int(totals.min()), int(totals.max())) if totals.size else (0, 0)
+    return f"{lo:,} run{'s' * (hi != 1)} per lr" if lo == hi else f"{lo:,}–{hi:,} runs per lr"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,13 +106,10 @@ def regimes_figure(lrs, counts, *, threshold_lr=None, title_note=""):
     from matplotlib.ticker import NullLocator, PercentFormatter
 
     lrs = _axis_values("lrs", lrs)
-    counts_in = counts
     counts = np.asarray(counts)
     if counts.shape != (len(lrs), len(REGIMES)) or counts.dtype.kind not in "iu" or (counts < 0).any():
-        shape = getattr(counts_in, "shape", None)
-        raise SpecError(
-            "counts", f"shape {shape}", f"non-negative integers, shape ({len(lrs)}, {len(REGIMES)})"
-        )
+        got = f"shape {counts.shape}, dtype {counts.dtype}"
+        raise SpecError("counts", got, f"non-negative integers, shape ({len(lrs)}, {len(REGIMES)})")
     if threshold_lr is not None:
         threshold_lr = float(threshold_lr)
         if not math.isfinite(threshold_lr):
@@ -159,7 +157,7 @@ def regimes_figure(lrs, counts, *, threshold_lr=None, title_note=""):
     ax.set_xlabel("learning rate" + (" (log scale)" if log else ""))
     ax.spines[["top", "right"]].set_visible(False)
     parts = [title_note] if title_note else []
-    parts.append(f"{_count_text(totals[totals > 0]) if totals.any() else 0} runs per lr")
+    parts.append(_count_text(totals[totals > 0]))
     empty = int((totals == 0).sum())
     if empty:
         parts.append(f"no runs at {empty:,} of the {len(lrs):,} lrs (blank)")
@@ -240,8 +238,7 @@ def edge_of_stability_figure(curves, *, title_note=""):
     if gaps:
         handles.append(Line2D([], [], color="none"))
         labels.append("gaps: value not finite (the run overflowed)")
-    for ax in (ax_loss, ax_stab):
-        _style(ax)
+    _style(ax_loss, ax_stab)
     ax_loss.set_ylabel(_E_SYMBOL + " (log scale)")
     ax_stab.set_ylabel("stability lr·λ_max\n(λ_max: top Hessian eigenvalue)", fontsize=9)
     ax_stab.set_xlabel("step")
@@ -337,9 +334,13 @@ def pixel_position(coordinates, values, log):
     return np.interp(v, c, np.arange(len(c), dtype=np.float64)) if len(c) > 1 else np.zeros_like(v)
 
 
-def _set_ticks(axis, coordinates, log, fontsize):
+def _set_ticks(axis, coordinates, log, fontsize, gap):
     ticks = _nice_ticks(coordinates[0], coordinates[-1], log)
-    axis.set_ticks(pixel_position(coordinates, ticks, log), [_tick_text(v, log) for v in ticks])
+    at = pixel_position(coordinates, ticks, log)
+    keep = [0]  # a small map: only ticks at least ``gap`` pixels apart, so labels never overlap
+    for k in range(1, len(at)):
+        keep += [k] if at[k] - at[keep[-1]] >= gap else []
+    axis.set_ticks(at[keep], [_tick_text(v, log) for v in ticks[keep]])
     if log and len(coordinates) > 1:  # unlabelled minor ticks at 2 … 9 × each decade
         from matplotlib.ticker import LogLocator
 
@@ -369,11 +370,9 @@ def trainability_map_figure(values, x, y, *, x_label, y_label, x_log, y_log, ste
     for field, c in (("x", x), ("y", y)):
         if len(c) > MAX_MAP_SIDE:
             raise SpecError(field, f"{len(c):,} values", f"at most {MAX_MAP_SIDE} (one pixel per run)")
-    values_in = values
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (len(y), len(x)):
-        shape = getattr(values_in, "shape", None)
-        raise SpecError("values", f"shape {shape}", f"shape (len(y), len(x)) = ({len(y)}, {len(x)})")
+        raise SpecError("values", f"shape {values.shape}", f"shape (len(y), len(x)) = ({len(y)}, {len(x)})")
     nx, ny = len(x), len(y)
     no_run = np.isnan(values)
     n_valid = int(no_run.size - no_run.sum())
@@ -434,8 +433,8 @@ def trainability_map_figure(values, x, y, *, x_label, y_label, x_log, y_log, ste
     for spine in ax.spines.values():
         spine.set_linewidth(frame)
         spine.set_position(("outward", frame / 2 + 72 / DPI))
-    _set_ticks(ax.xaxis, x, x_log, 0.95 * fs)
-    _set_ticks(ax.yaxis, y, y_log, 0.95 * fs)
+    _set_ticks(ax.xaxis, x, x_log, 0.95 * fs, gap=4 * pt)
+    _set_ticks(ax.yaxis, y, y_log, 0.95 * fs, gap=1.5 * pt)
     ax.tick_params(which="major", length=0.45 * fs, width=0.08 * fs)
     ax.tick_params(which="minor", length=0.25 * fs, width=0.06 * fs)
     ax.set_xlabel(x_label + (" (log scale)" if x_log else ""), fontsize=fs)

@@ -158,19 +158,27 @@ def test_map_is_one_pixel_per_run_with_the_right_colours():
 
 
 def test_map_log_ticks_sit_on_their_pixels():
-    nx, ny = 41, 11
-    x, y = np.logspace(-1, 3, nx), np.linspace(0.0, 5.0, ny)  # decades every 10 pixels
+    nx, ny = 401, 201
+    x, y = np.logspace(-1, 3, nx), np.linspace(0.0, 5.0, ny)  # a decade every 100 pixels
     fig = map_figure(np.full((ny, nx), -1.0), x, y)
     ax = axes(fig, "map")
-    np.testing.assert_allclose(ax.get_xticks(), [0, 10, 20, 30, 40], atol=1e-9)
+    np.testing.assert_allclose(ax.get_xticks(), [0, 100, 200, 300, 400], atol=1e-9)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.1", "1", "10", "100", "$10^{3}$"]
-    np.testing.assert_allclose(ax.get_yticks(), [0, 2, 4, 6, 8, 10], atol=1e-9)  # 0, 1 … 5 (linear)
+    np.testing.assert_allclose(ax.get_yticks(), [0, 40, 80, 120, 160, 200], atol=1e-9)  # 0, 1 … 5 (linear)
     png(fig)  # draw, so that the transforms are final
     box = ax.get_window_extent()
-    # tick 10 (lr 10) at the centre of the image's 21st pixel column
-    assert ax.transData.transform((20, 0))[0] == pytest.approx(box.x0 + 20.5, abs=1e-6)
+    # the tick at lr 10 on the centre of the image's 201st pixel column
+    assert ax.transData.transform((200, 0))[0] == pytest.approx(box.x0 + 200.5, abs=1e-6)
     minor = ax.xaxis.get_minorticklocs()
-    np.testing.assert_allclose(minor[:2], 10 * (np.log10([0.2, 0.3]) + 1), atol=1e-9)  # 2, 3 × 0.1
+    np.testing.assert_allclose(minor[:2], 100 * (np.log10([0.2, 0.3]) + 1), atol=1e-9)  # 2, 3 × 0.1
+
+
+def test_map_ticks_thinned_on_a_small_map():
+    fig = map_figure(np.full((11, 41), -1.0), np.logspace(-1, 3, 41), np.linspace(0.0, 5.0, 11))
+    ax = axes(fig, "map")
+    # decades 10 pixels apart: labels would overlap, so only the first of them is kept
+    np.testing.assert_allclose(ax.get_xticks(), [0], atol=1e-9)
+    assert len(ax.get_yticks()) < 6
 
 
 def test_map_text_says_window_steps_runs_and_equalisation():
