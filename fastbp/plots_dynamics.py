@@ -23,7 +23,7 @@ import textwrap
 
 import numpy as np
 
-from fastbp.errors import SpecError
+from fastbp.errors import SpecError, integer
 
 DPI = 110  # as fastbp.plots.DPI
 _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#999999")
@@ -309,7 +309,6 @@ def _nice_ticks(lo, hi, log):
 
     if lo == hi:
         return np.array([lo])
-    ticks = []
     for subs in ((1.0,), (1.0, 2.0, 5.0)) if log else ():
         t = LogLocator(base=10, subs=subs).tick_values(lo, hi)
         ticks = t[(t >= lo * (1 - 1e-9)) & (t <= hi * (1 + 1e-9))]
@@ -373,6 +372,7 @@ def trainability_map_figure(values, x, y, *, x_label, y_label, x_log, y_log, ste
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (len(y), len(x)):
         raise SpecError("values", f"shape {values.shape}", f"shape (len(y), len(x)) = ({len(y)}, {len(x)})")
+    steps, n_runs = integer("steps", steps, minimum=0), integer("n_runs", n_runs, minimum=0)
     nx, ny = len(x), len(y)
     no_run = np.isnan(values)
     n_valid = int(no_run.size - no_run.sum())
@@ -402,7 +402,7 @@ def trainability_map_figure(values, x, y, *, x_label, y_label, x_log, y_log, ste
         + _range_text("across: " + x_label, x, x_log)
         + "; "
         + _range_text("up: " + y_label, y, y_log),
-        f"{int(steps):,} steps, {int(n_runs):,} runs; {share}; colours rank-equalised",
+        f"{steps:,} steps, {n_runs:,} runs; {share}; colours rank-equalised",
     ]
     if title_note:
         title.append(title_note)

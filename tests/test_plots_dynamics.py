@@ -219,6 +219,16 @@ def test_map_refusals_name_the_field(change, field):
     assert refused.value.field == field
 
 
+@pytest.mark.parametrize("steps, n_runs, field", [(-1, 4, "steps"), (10, 2.5, "n_runs")])
+def test_map_refuses_bad_counts(steps, n_runs, field):
+    with pytest.raises(SpecError) as refused:
+        pd.trainability_map_figure(
+            np.zeros((1, 2)), [1.0, 2.0], [1.0], x_label="a", y_label="b", x_log=False, y_log=False,
+            steps=steps, n_runs=n_runs,
+        )  # fmt: skip
+    assert refused.value.field == field
+
+
 def test_map_vector_formats():
     fig = map_figure(np.linspace(-1, 1, 12).reshape(3, 4), np.arange(1.0, 5), np.arange(1.0, 4))
     for fmt, magic in (("svg", b"<?xml"), ("pdf", b"%PDF-")):
