@@ -11,6 +11,7 @@ A spec without them keeps its canonical form (and so its datasets and their fing
 
 import dataclasses
 
+from fastbp.columns import spec_columns
 from fastbp.errors import SpecError, integer
 
 
@@ -30,8 +31,6 @@ def parse(data, spec):
     spec = dataclasses.replace(spec, diagnostics=diagnostics, stability_every=every, source=source)
     if "columns" not in data:
         return spec
-    from fastbp.contract import spec_columns  # only then: the spec alone never loads pyarrow
-
     wanted = data["columns"]
     possible = [c.name for c in spec_columns(spec, kept=False)]
     if not isinstance(wanted, list) or not all(isinstance(name, str) for name in wanted):
