@@ -291,6 +291,46 @@ def _tridiagonalise(buf, S0, W0, lanes, r):
         buf[last + x] = buf[S0 + np.uint64(_packed(r - 1, r - 2)) * L + x]
 
 
+@njit(inline="always")
+def _top_eigenvalue(buf, S0, W0, lanes, r):
+    """Bisection for λ_max of the tridiagonal (α on S's diagonal, β in W0 rows 3 …): the bracket
+    [max(0, max α), Gershgorin bound] in W0 rows 3 + r, 4 + r (lo, hi) is halved ``N_BISECT``
+    times; lo starts at 0 or above since H's null space puts 0 among its eigenvalues."""
+    L = np.uint64(lanes)
+    lo, hi = W0 + np.uint64(3 + r) * L, W0 + np.uint64(4 + r) * L  # reuses acc and tau
+    alpha0, beta0 = S0, W0 + np.uint64(3) * L
+    for lane in range(lanes):
+        x = np.uint64(lane)
+        top, bound = 0.0, -np.inf
+        for i in range(r):
+            a = buf[S0 + np.uint64(_packed(i, i)) * L + x]
+            radius = abs(buf[beta0 + np.uint64(i) * L + x]) if i < r - 1 else 0.0
+            radius += abs(buf[beta0 + np.uint64(i - 1) * L + x]) if i > 0 else 0.0
+            top = a if a > top else top
+            bound = a + radius if a + radius > bound else bound
+        buf[lo + x], buf[hi + x] = top, bound if bound > top else top
+    # b2 = β² in the p rows (free now), α stays on S's diagonal.
+    b2 = W0 + np.uint64(5 + r) * L
+    for i in range(r - 1):
+        for lane in range(lanes):
+            x = np.uint64(lane)
+            beta = buf[beta0 + np.uint64(i) * L + x]
+            buf[b2 + np.uint64(i) * L + x] = beta * beta
+    for _ in range(N_BISECT):
+        for lane in range(lanes):
+            x = np.uint64(lane)
+            mid = 0.5 * (buf[lo + x] + buf[hi + x])
+            q_prev, q = 1.0, mid - buf[alpha0 + x]
+            smallest = q
+            for i in range(1, r):
+                a = buf[S0 + np.uint64(_packed(i, i)) * L + x]
+                q_prev, q = q, (mid - a) * q - buf[b2 + np.uint64(i - 1) * L + x] * q_prev
+                smallest = q if q < smallest else smallest
+            definite = smallest > 0.0  # mid·I − T positive definite: λ_max < mid
+            buf[hi + x] = mid if definite else buf[hi + x]
+            buf[lo + x] = buf[lo + x] if definite else mid
+
+
 def _make_kernel(n, per_layer):
     """The compiled kernel for n trained parameters (8, 10, 12), with or without rates' matrices.
     n and per_layer are closure constants: each variant is its own cache entry."""
@@ -316,38 +356,8 @@ def _make_kernel(n, per_layer):
             _reduce(buf, S0, lanes, r, per_layer, t_entry, t_k, t_coef)
             _scale(buf, S0, W0, lanes, r)
             _tridiagonalise(buf, S0, W0, lanes, r)
-            lo, hi = W0 + np.uint64(3 + r) * L, W0 + np.uint64(4 + r) * L  # reuses acc and tau
-            alpha0, beta0 = S0, W0 + np.uint64(3) * L
-            for lane in range(lanes):
-                x = np.uint64(lane)
-                top, bound = 0.0, -np.inf
-                for i in range(r):
-                    a = buf[S0 + np.uint64(_packed(i, i)) * L + x]
-                    radius = abs(buf[beta0 + np.uint64(i) * L + x]) if i < r - 1 else 0.0
-                    radius += abs(buf[beta0 + np.uint64(i - 1) * L + x]) if i > 0 else 0.0
-                    top = a if a > top else top
-                    bound = a + radius if a + radius > bound else bound
-                buf[lo + x], buf[hi + x] = top, bound if bound > top else top
-            # b2 = β² in the p rows (free now), α stays on S's diagonal.
-            b2 = W0 + np.uint64(5 + r) * L
-            for i in range(r - 1):
-                for lane in range(lanes):
-                    x = np.uint64(lane)
-                    beta = buf[beta0 + np.uint64(i) * L + x]
-                    buf[b2 + np.uint64(i) * L + x] = beta * beta
-            for _ in range(N_BISECT):
-                for lane in range(lanes):
-                    x = np.uint64(lane)
-                    mid = 0.5 * (buf[lo + x] + buf[hi + x])
-                    q_prev, q = 1.0, mid - buf[alpha0 + x]
-                    smallest = q
-                    for i in range(1, r):
-                        a = buf[S0 + np.uint64(_packed(i, i)) * L + x]
-                        q_prev, q = q, (mid - a) * q - buf[b2 + np.uint64(i - 1) * L + x] * q_prev
-                        smallest = q if q < smallest else smallest
-                    definite = smallest > 0.0  # mid·I − T positive definite: λ_max < mid
-                    buf[hi + x] = mid if definite else buf[hi + x]
-                    buf[lo + x] = buf[lo + x] if definite else mid
+            _top_eigenvalue(buf, S0, W0, lanes, r)
+            lo, hi = W0 + np.uint64(3 + r) * L, W0 + np.uint64(4 + r) * L
             for j in range(n_runs):
                 for half in range(lanes // BLOCK):
                     x = np.uint64(j + half * BLOCK)
