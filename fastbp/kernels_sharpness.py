@@ -33,6 +33,7 @@ matrices are 64 more lanes of the same eigenvalue code. Every lane does the same
 a run's bits depend on its own inputs only (not on R, its position or the thread count).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -55,17 +56,24 @@ _TINY = 2.0**-900
 _OUT_K = (0, 0, 1, 1, 0, 1)
 _OUT_L = (0, 1, 0, 1, 2, 2)
 
-# Rows of the first region of a block (BLOCK lanes): output weights, what each output
-# parameter multiplies (a_h1, a_h2, 1), σ'(h_j), γ_ok, δ_ok, the run's rates, whether its
-# inputs are finite; then K packed (lower triangle, 8 × 8 at most).
-_V = 0  # V[k, j] = w5, w6, w7, w8 in rows 0..3 (row 2k + j)
-_A = 4  # ã: rows 4, 5, 6
-_S = 7  # σ'(h1), σ'(h2)
-_G = 9  # γ_o1, γ_o2
-_D = 11  # δ_o1, δ_o2
-_LR_H, _LR_O, _LR_HO, _OK = 13, 14, 15, 16
-_K = 17
+# Rows of the first region of a block (BLOCK lanes): the block's runs, what each output
+# parameter multiplies (a_h1, a_h2, 1), σ'(h_j), γ_ok, δ_ok, √(lr_hidden·lr_output), whether
+# the run's weights and biases are finite; then K packed (lower triangle, 8 × 8 at most).
+_IN = 0  # w1 … w8, b_h1 b_h2 b_o1 b_o2, lr_hidden, lr_output
+_V = 4  # V[k, j] = w5, w6, w7, w8: row _V + 2k + j
+_LR_H, _LR_O = 12, 13
+_A = 14  # ã: rows 14, 15, 16
+_S = 17  # σ'(h1), σ'(h2)
+_G = 19  # γ_o1, γ_o2
+_D = 21  # δ_o1, δ_o2
+_LR_HO, _OK = 23, 24
+_K = 25
 _FIRST_ROWS = _K + 36
+#: n trained parameters: (per-unit output parameters in K, r = the size of S).
+_SIZES = {8: (4, 6), 10: (6, 7), 12: (6, 8)}
+# Row offsets as unsigned integers (kernels.py: a signed index gets a negative-index check that
+# hides the unit stride from LLVM).
+_ROW = tuple(np.uint64(row * BLOCK) for row in range(_FIRST_ROWS))
 
 
 @njit(inline="always")
@@ -75,16 +83,12 @@ def _packed(i, j):
     return i * (i + 1) // 2 + j
 
 
-def _sizes(n):
-    """(per-unit output parameters in K, r = size of S) for n trained parameters."""
-    return {8: (4, 6), 10: (6, 7), 12: (6, 8)}[n]
-
-
+@functools.lru_cache(maxsize=64)  # a sweep's calls share their inputs
 def _reduction_terms(n, i1, i2):
     """S = Tᵀ K T as (S entry, K entry, coefficient) lists: T maps S's coordinates to K's
     (h1, h2, per-unit output parameters); its hidden block is L of the module doc, the rest the
     identity, or for shared b_o the sum of b_o1's and b_o2's coordinates."""
-    n_out, r = _sizes(n)
+    n_out, r = _SIZES[n]
     T = np.zeros((2 + n_out, r))
     if n == 10:  # X Xᵀ = [[c, 1], [1, c]] = Q diag(c + 1, c − 1) Qᵀ, Q = [[1, 1], [1, −1]]/√2
         c = i1 * i1 + i2 * i2 + 1.0
@@ -95,28 +99,46 @@ def _reduction_terms(n, i1, i2):
     else:
         T[:2, :2] = math.sqrt(i1 * i1 + i2 * i2 + (1.0 if n == 12 else 0.0)) * np.eye(2)
         T[2:, 2:] = np.eye(n_out)
-    terms = [
-        (_packed(a, b), _packed(i, j), T[i, a] * T[j, b])
-        for a in range(r)
-        for b in range(a + 1)
-        for i in range(2 + n_out)
-        for j in range(2 + n_out)
-        if T[i, a] * T[j, b] != 0.0
-    ]
-    entry, k, coef = zip(*terms)
-    return np.array(entry, np.int64), np.array(k, np.int64), np.array(coef, np.float64)
+    coefficient = np.einsum("ia,jb->abij", T, T) * np.tril(np.ones((r, r)))[:, :, None, None]
+    a, b, i, j = np.nonzero(coefficient)  # in the order of a, b, i, j: a fixed order of the sums
+    entry = a * (a + 1) // 2 + b
+    k = np.maximum(i, j) * (np.maximum(i, j) + 1) // 2 + np.minimum(i, j)
+    terms = entry.astype(np.int64), k.astype(np.int64), coefficient[a, b, i, j]
+    for array in terms:
+        array.flags.writeable = False  # shared by every call with these inputs
+    return terms
 
 
 @njit(inline="always")
-def _load(buf, weights, biases, lr_hidden, lr_output, start, n_runs, i1, i2, t1, t2):
+def _copy_row(buf, row, source, start, n_runs):
+    """Row ``row`` of the block from ``source`` (R,), a short block padded with copies of its last
+    run. A full block is a contiguous copy (vector loads: padding's per-lane index is a gather)."""
+    at = row * BLOCK
+    if n_runs == BLOCK:
+        buf[at : at + BLOCK] = source[start : start + BLOCK]
+    else:
+        for lane in range(BLOCK):
+            buf[at + lane] = source[start + min(lane, n_runs - 1)]
+
+
+@njit(inline="always")
+def _copy_in(buf, weights, biases, lr_hidden, lr_output, start, n_runs):
+    for m in range(8):
+        _copy_row(buf, _IN + m, weights[m], start, n_runs)
+    for m in range(4):
+        _copy_row(buf, _IN + 8 + m, biases[m], start, n_runs)
+    _copy_row(buf, _LR_H, lr_hidden, start, n_runs)
+    _copy_row(buf, _LR_O, lr_output, start, n_runs)
+
+
+@njit(inline="always")
+def _load(buf, i1, i2, t1, t2):
     """Forward pass and the per-run numbers K is made of, into the first region's rows."""
-    row = np.uint64(BLOCK)
     for lane in range(BLOCK):
         x = np.uint64(lane)
-        src = start + min(lane, n_runs - 1)  # pad a short block with copies of its last run
-        w1, w2, w3, w4 = weights[0, src], weights[1, src], weights[2, src], weights[3, src]
-        w5, w6, w7, w8 = weights[4, src], weights[5, src], weights[6, src], weights[7, src]
-        b_h1, b_h2, b_o1, b_o2 = biases[0, src], biases[1, src], biases[2, src], biases[3, src]
+        w1, w2, w3, w4 = buf[_ROW[0] + x], buf[_ROW[1] + x], buf[_ROW[2] + x], buf[_ROW[3] + x]
+        w5, w6, w7, w8 = buf[_ROW[4] + x], buf[_ROW[5] + x], buf[_ROW[6] + x], buf[_ROW[7] + x]
+        b_h1, b_h2, b_o1, b_o2 = buf[_ROW[8] + x], buf[_ROW[9] + x], buf[_ROW[10] + x], buf[_ROW[11] + x]
         _h1, a_h1, _h2, a_h2, _o1, a_o1, _o2, a_o2 = forward_biased(
             i1, i2, w1, w2, w3, w4, w5, w6, w7, w8, b_h1, b_h2, b_o1, b_o2
         )
@@ -126,37 +148,24 @@ def _load(buf, weights, biases, lr_hidden, lr_output, start, n_runs, i1, i2, t1,
         delta_o1, delta_o2 = (a_o1 - t1) * s_o1, (a_o2 - t2) * s_o2
         gamma_o1 = s_o1 * s_o1 + (a_o1 - t1) * (s_o1 * (1.0 - 2.0 * a_o1))
         gamma_o2 = s_o2 * s_o2 + (a_o2 - t2) * (s_o2 * (1.0 - 2.0 * a_o2))
-        dE_da_h1 = delta_o1 * w5 + delta_o2 * w7
-        dE_da_h2 = delta_o1 * w6 + delta_o2 * w8
-        # K's hidden block A[j, j'] (docs/model.md): ∂²E/∂h_j∂h_j'.
-        K = row * np.uint64(_K)
-        buf[K + x] = s_h1 * s_h1 * (gamma_o1 * w5 * w5 + gamma_o2 * w7 * w7) + dE_da_h1 * (
-            s_h1 * (1.0 - 2.0 * a_h1)
+        dE_da_h1, dE_da_h2 = delta_o1 * w5 + delta_o2 * w7, delta_o1 * w6 + delta_o2 * w8
+        # K's hidden block A[j, j'] = ∂²E/∂h_j∂h_j' (docs/model.md).
+        A11 = s_h1 * s_h1 * (gamma_o1 * w5 * w5 + gamma_o2 * w7 * w7) + dE_da_h1 * (s_h1 * (1.0 - 2.0 * a_h1))
+        A22 = s_h2 * s_h2 * (gamma_o1 * w6 * w6 + gamma_o2 * w8 * w8) + dE_da_h2 * (s_h2 * (1.0 - 2.0 * a_h2))
+        buf[_ROW[_K] + x], buf[_ROW[_K + 1] + x], buf[_ROW[_K + 2] + x] = (
+            A11,
+            s_h1 * s_h2 * (gamma_o1 * w5 * w6 + gamma_o2 * w7 * w8),
+            A22,
         )
-        buf[K + row + x] = s_h1 * s_h2 * (gamma_o1 * w5 * w6 + gamma_o2 * w7 * w8)
-        buf[K + row + row + x] = s_h2 * s_h2 * (gamma_o1 * w6 * w6 + gamma_o2 * w8 * w8) + dE_da_h2 * (
-            s_h2 * (1.0 - 2.0 * a_h2)
-        )
-        buf[np.uint64(_V) * row + x], buf[np.uint64(_V + 1) * row + x] = w5, w6
-        buf[np.uint64(_V + 2) * row + x], buf[np.uint64(_V + 3) * row + x] = w7, w8
-        buf[np.uint64(_A) * row + x], buf[np.uint64(_A + 1) * row + x], buf[np.uint64(_A + 2) * row + x] = (
-            a_h1,
-            a_h2,
-            1.0,
-        )
-        buf[np.uint64(_S) * row + x], buf[np.uint64(_S + 1) * row + x] = s_h1, s_h2
-        buf[np.uint64(_G) * row + x], buf[np.uint64(_G + 1) * row + x] = gamma_o1, gamma_o2
-        buf[np.uint64(_D) * row + x], buf[np.uint64(_D + 1) * row + x] = delta_o1, delta_o2
-        lr_h, lr_o = np.float64(lr_hidden[src]), np.float64(lr_output[src])
-        buf[np.uint64(_LR_H) * row + x], buf[np.uint64(_LR_O) * row + x], buf[np.uint64(_LR_HO) * row + x] = (
-            lr_h,
-            lr_o,
-            math.sqrt(lr_h * lr_o),
-        )
+        buf[_ROW[_A] + x], buf[_ROW[_A + 1] + x], buf[_ROW[_A + 2] + x] = a_h1, a_h2, 1.0
+        buf[_ROW[_S] + x], buf[_ROW[_S + 1] + x] = s_h1, s_h2
+        buf[_ROW[_G] + x], buf[_ROW[_G + 1] + x] = gamma_o1, gamma_o2
+        buf[_ROW[_D] + x], buf[_ROW[_D + 1] + x] = delta_o1, delta_o2
+        buf[_ROW[_LR_HO] + x] = math.sqrt(buf[_ROW[_LR_H] + x] * buf[_ROW[_LR_O] + x])
         # w − w is 0 for a finite w, NaN for ±inf and NaN: the sum is 0 when all twelve are finite.
         zero = (w1 - w1) + (w2 - w2) + (w3 - w3) + (w4 - w4) + (w5 - w5) + (w6 - w6) + (w7 - w7) + (w8 - w8)
         zero += (b_h1 - b_h1) + (b_h2 - b_h2) + (b_o1 - b_o1) + (b_o2 - b_o2)
-        buf[np.uint64(_OK) * row + x] = 1.0 if zero == 0.0 else 0.0
+        buf[_ROW[_OK] + x] = 1.0 if zero == 0.0 else 0.0
 
 
 @njit(inline="always")
@@ -334,7 +343,7 @@ def _top_eigenvalue(buf, S0, W0, lanes, r):
 def _make_kernel(n, per_layer):
     """The compiled kernel for n trained parameters (8, 10, 12), with or without rates' matrices.
     n and per_layer are closure constants: each variant is its own cache entry."""
-    n_out, r = _sizes(n)
+    n_out, r = _SIZES[n]
     lanes = 2 * BLOCK if per_layer else BLOCK
     n_entries = r * (r + 1) // 2
     S_offset = _FIRST_ROWS * BLOCK
@@ -351,7 +360,8 @@ def _make_kernel(n, per_layer):
             n_runs = min(BLOCK, R - start)
             buf = np.empty(total_rows)
             S0, W0, L = np.uint64(S_offset), np.uint64(W_offset), np.uint64(lanes)
-            _load(buf, weights, biases, lr_hidden, lr_output, start, n_runs, i1, i2, t1, t2)
+            _copy_in(buf, weights, biases, lr_hidden, lr_output, start, n_runs)
+            _load(buf, i1, i2, t1, t2)
             _assemble_K(buf, n_out)
             _reduce(buf, S0, lanes, r, per_layer, t_entry, t_k, t_coef)
             _scale(buf, S0, W0, lanes, r)
@@ -376,8 +386,8 @@ _KERNELS = {}
 
 
 def _rates(field, value, n_runs):
-    """(R,) rates as they are (any float dtype: the kernel reads them as float64)."""
-    rates = np.ascontiguousarray(value)
+    """(R,) rates of any float dtype, as float64 (exactly)."""
+    rates = np.asarray(value)
     if rates.shape != (n_runs,) or rates.dtype.kind != "f":
         raise SpecError(
             field, f"an array of shape {rates.shape}, dtype {rates.dtype}", f"floats, shape ({n_runs},)"
@@ -385,7 +395,7 @@ def _rates(field, value, n_runs):
     bad = ~(np.isfinite(rates) & (rates > 0))
     if bad.any():
         raise SpecError(field, float(rates[bad][0]), "finite numbers > 0")
-    return rates
+    return np.ascontiguousarray(rates, dtype=np.float64)
 
 
 def stability_numbers(
@@ -416,11 +426,8 @@ def stability_numbers(
     biases = np.ascontiguousarray(biases, dtype=np.float64)
     if biases.shape != (4, R):
         raise SpecError("biases", f"an array of shape {biases.shape}", f"shape (4, {R}): b_h1 b_h2 b_o1 b_o2")
-    if (
-        train_biases
-        and shared_biases
-        and not (np.array_equal(biases[0], biases[1]) and np.array_equal(biases[2], biases[3]))
-    ):
+    pairs_equal = np.array_equal(biases[0], biases[1]) and np.array_equal(biases[2], biases[3])
+    if train_biases and shared_biases and not pairs_equal:
         raise SpecError("biases", "rows that differ", "b_h1 = b_h2 and b_o1 = b_o2 when shared")
     i1, i2 = (float(v) for v in inputs)
     t1, t2 = (float(v) for v in targets)
@@ -433,5 +440,5 @@ def stability_numbers(
         weights, biases, lr_hidden, lr_output, i1, i2, t1, t2, *_reduction_terms(n, i1, i2), sharp, stab
     )
     if not per_layer:
-        stab = lr_hidden.astype(np.float64) * sharp
+        stab = lr_hidden * sharp
     return sharp, stab
