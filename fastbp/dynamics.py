@@ -95,7 +95,7 @@ def stability_curves(dataset, filesystem=None, partial=False, most=8):
     data, _path, metadata, _report = open_for_reading(dataset, needed, filesystem, partial)
     spec = _spec(metadata)
     block = next((k for k, b in enumerate(spec.inits) if b.kind == "course"), 0)
-    chosen = pc.and_(pc.equal(pc.field("init_block"), block), pc.equal(pc.field("init_index"), 0))
+    chosen = (pc.field("init_block") == block) & (pc.field("init_index") == 0)
     rows = data.to_table(columns=list(needed), filter=chosen).sort_by("lr").to_pylist()
     if len(rows) > most:
         by_regime = {}
@@ -171,7 +171,7 @@ def trainability_map(dataset, filesystem=None, partial=False):
 
     chosen = None
     if one_init:
-        chosen = pc.and_(pc.equal(pc.field("init_block"), 0), pc.equal(pc.field("init_index"), 0))
+        chosen = (pc.field("init_block") == 0) & (pc.field("init_index") == 0)
     values = np.full((len(y), len(x)), np.nan)
     n = 0
     for batch in batches(data, names[:3], 1, filter_=chosen):

@@ -375,8 +375,14 @@ def train(
 
     measured = None
     if points is not None:
-        model = (inputs, targets, lr, lr_output, biases, train_biases, shared_biases, per_layer)
-        measured = diagnosed.StabilityPoints(points, n_runs, *model)
+        from fastbp.kernels_sharpness import stability_numbers
+
+        def numbers(weights, trained):  # at the inputs and targets the runs train on (in the dtype)
+            fixed = dict(train_biases=train_biases, shared_biases=shared_biases, per_layer=per_layer)
+            at = biases if trained is None else trained  # fixed biases are the initial ones
+            return stability_numbers(weights, lr, lr_output, (i1, i2), (t1, t2), at, **fixed)
+
+        measured = diagnosed.StabilityPoints(points, n_runs, numbers)
         measured.take(0, w_init, biases)
 
     def result():

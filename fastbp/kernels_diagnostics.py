@@ -117,26 +117,14 @@ def results(runner, final_loss):
 
 
 class StabilityPoints:
-    """The sharpness and stability number of every run at the steps asked (``train``'s loop
-    stops a slice at each, and hands over the parameters there)."""
+    """The sharpness and stability number of every run at the steps asked: ``train``'s loop
+    stops a slice at each step of ``points`` and hands over the parameters there (``take``);
+    ``numbers(weights, trained biases or None)`` → (sharpness, stability) computes them."""
 
-    def __init__(
-        self, points, n_runs, inputs, targets, lr, lr_output, biases, train_biases, shared, per_layer
-    ):
-        from fastbp.kernels_sharpness import stability_numbers
-
-        self.points = points
+    def __init__(self, points, n_runs, numbers):
+        self.points, self.numbers = points, numbers
         self.sharpness = np.full((n_runs, len(points)), np.nan)
         self.stability = np.full((n_runs, len(points)), np.nan)
-
-        def numbers(weights, trained):
-            fixed = biases if trained is None else trained
-            return stability_numbers(
-                weights, lr, lr_output, inputs, targets, biases=fixed, train_biases=train_biases,
-                shared_biases=shared, per_layer=per_layer,
-            )  # fmt: skip
-
-        self.numbers = numbers
 
     def next_stop(self, s0, s1):
         """The slice [s0, s1) cut at the first point after s0."""

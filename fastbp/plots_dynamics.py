@@ -49,7 +49,7 @@ MAP_CMAP = "RdBu_r"
 MAP_NO_RUN = "#808080"  # grey: no run at that grid cell (NaN)
 MAX_MAP_SIDE = 4096
 _BAR_TICKS = {0: "trains, fastest", 0.25: "trains (median)", 0.5: "boundary: slowest\neither way"}
-_BAR_TICKS |= {0.75: "fails (median)", 1: "diverges fastest"}
+_BAR_TICKS |= {0.75: "fails (median)", 1: "fails fastest"}
 
 
 def _new_figure(size, layout="constrained"):
@@ -410,7 +410,7 @@ def trainability_map_figure(values, x, y, *, x_label, y_label, x_log, y_log, ste
     explain = [
         "Blue: trains (its loss ends below its start: mean E/E₀ of its last 20 values < 1); "
         "dark = converges fast, light = slowly.",
-        "Red: does not train; light = fails slowly (stays near its start), dark = diverges fast. "
+        "Red: does not train; light = fails slowly (stays near its start), dark = fails fast (its loss jumps above its start and stays). "
         f"Grey: no run.{' Pale: the boundary, slow either way.' if n_valid else ''}",
         "Rank equalisation: each run is coloured by its rank among the runs on its side (not by its "
         "value), so every shade holds the same number of runs and the boundary stands out.",

@@ -153,6 +153,7 @@ NUMERIC_SOURCES = (
     "kernels.py",
     "kernels_general.py",
     "kernels_diagnostics.py",
+    "kernels_sharpness.py",
     "regimes.py",
     "model.py",
     "fastmath.py",

@@ -356,3 +356,21 @@ def test_killed_worker_task_is_retried(client, tmp_path):
     # The nanny replaced the killed process.
     client.wait_for_workers(2, timeout=30)
     assert pids[victim] not in client.run(os.getpid).values()
+
+
+def test_a_trainability_map_on_dask_is_the_threaded_one(client, tmp_path):
+    """Issue 17: the map of two rates, its regimes and sharpness, pixel for pixel on Dask."""
+    spec = {
+        "steps": 200,
+        "lr_hidden": {"logspace": [0, 3.5], "num": 16},
+        "lr_output": {"logspace": [0, 3.5], "num": 24},
+        "record_every": 0,
+        "shard_size": 128,
+        "diagnostics": True,
+        "columns": ["lr_hidden", "lr_output", "trainability", "regime", "sharpness_final"],
+        "init": [{"kind": "course"}],
+    }
+    sweep(spec, tmp_path / "threads", progress=False)
+    sweep(spec, tmp_path / "dask", backend="dask", client=client, progress=False)
+    assert_complete(tmp_path / "dask", 16 * 24)
+    assert_same_dataset(tmp_path / "threads", tmp_path / "dask")

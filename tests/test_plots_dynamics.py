@@ -188,10 +188,10 @@ def test_map_text_says_window_steps_runs_and_equalisation():
     text = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
     for words in ("0.1 … 1000", "1 … 100", "2,000 steps", "45 runs", "rank-equalised", "course weights"):
         assert words in text, words
-    assert "dark = converges fast" in text and "dark = diverges fast" in text
+    assert "dark = converges fast" in text and "dark = fails fast" in text
     bar = axes(fig, "colour bar")
     labels = [t.get_text() for t in bar.get_yticklabels()]
-    assert labels[0] == "trains, fastest" and labels[-1] == "diverges fastest"
+    assert labels[0] == "trains, fastest" and labels[-1] == "fails fastest"
 
 
 def test_map_fonts_grow_with_the_image():

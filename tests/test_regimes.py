@@ -110,7 +110,9 @@ def test_kernel_labels_agree_with_the_whole_recorded_curve(per_layer, targets):
     w, lr, lr_output = random_runs(600, seed=int(per_layer) + 2 * int(targets[0] == 0.5))
     steps = 150
     options = dict(lr_output=lr_output) if per_layer else {}
-    r = kernels.train(w, lr, COURSE_INPUTS, targets, steps, 1, TOL, diagnostics=True, _slice_steps=37, **options)
+    r = kernels.train(
+        w, lr, COURSE_INPUTS, targets, steps, 1, TOL, diagnostics=True, _slice_steps=37, **options
+    )
     d = r.diagnostics
     diverged = ~(np.isfinite(r.weights).all(axis=0) & np.isfinite(r.final_loss))
     labels = regimes.classify(d, r.first_step_below_tol, diverged, steps)
