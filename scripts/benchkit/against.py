@@ -57,6 +57,8 @@ class Tree:
     command: list = field(default_factory=list)
     command_cpu: list = field(default_factory=list)  # user + sys seconds per sweep, mean per round
     digests: set = field(default_factory=set)
+    kernel_diagnostics: list = field(default_factory=list)  # this tree only: diagnostics = true
+    command_diagnostics: list = field(default_factory=list)
 
     def env(self, threads: int) -> dict:
         return {
@@ -159,6 +161,16 @@ def summarise(wl: str, trees: list[Tree], run_steps: int) -> dict:
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
         }
+    print(
+        "  this tree with diagnostics = true (sharpness at the first and last step), speed on/off per round:"
+    )
+    for part, name in (("kernel", "kernel (in-process)"), ("command", "fastbp sweep (command)")):
+        off, on = getattr(this, part), getattr(this, f"{part}_diagnostics")
+        ratios = [t_off / t_on for t_off, t_on in zip(off, on)]  # < 1: diagnostics cost that much
+        med = statistics.median(ratios)
+        cell = f"{fmt_rate(run_steps / min(on))} ({min(on):.4f} s)"
+        print(f"  {name:<22}{cell:>20}{'':>20}   {med:.3f} [{min(ratios):.3f}-{max(ratios):.3f}]")
+        result[f"{part}_diagnostics"] = {"on_s": on, "off_s": off, "ratio_median": med}
     return result
 
 
@@ -176,12 +188,22 @@ def ab_workload(wl: str, trees: list[Tree], args, sizes: Sizes, workdir: Path) -
     same_dataset = same_datasets(trees, toml, f"ab_{wl}_warm")
     for tree in trees:
         tree.kernel, tree.command, tree.command_cpu, tree.digests = [], [], [], set()
+        tree.kernel_diagnostics, tree.command_diagnostics = [], []
+    this = trees[0]
+    diagnosed_toml = "diagnostics = true\n" + toml  # a top-level key: before the [[init]] table
+    shutil.rmtree(this.runner.sweep(diagnosed_toml, f"ab_{wl}_diagnostics", warm=False)[1])  # compile once
     for i in range(args.alternate):
         order = trees if i % 2 == 0 else trees[::-1]
         for tree in order:
             out = time_kernel_in(tree, job, workdir, args.threads)
             tree.kernel.append(min(out["seconds"]))
             tree.digests.add(out["final_loss_sha256"])
+        out = time_kernel_in(this, dict(job, diagnostics=True), workdir, args.threads)
+        this.kernel_diagnostics.append(min(out["seconds"]))
+        this.digests.add(out["final_loss_sha256"])  # diagnostics leave the training's bits alone
+        wall, out = this.runner.sweep(diagnosed_toml, f"ab_{wl}_diagnostics", warm=False, repeat=args.repeat)
+        shutil.rmtree(out, ignore_errors=True)
+        this.command_diagnostics.append(wall)
         for tree in order:
             cpu = children_cpu()
             wall, out = tree.runner.sweep(toml, f"ab_{wl}", warm=False, repeat=args.repeat)
