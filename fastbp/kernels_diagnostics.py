@@ -3,11 +3,13 @@
 without recording the curve.
 
 ``kernels_general``'s kernel calls these once a step when a sweep has ``diagnostics = true``,
-after the step's three passes, on a block's own buffers (``diag``: VALUE_ROWS rows of BLOCK
-lanes in the run's dtype; ``counts``: COUNT_ROWS rows of int32). Steps k = 1 … steps − 21 take
-``block_note``, a short vectorised pass; the others (the first, the one before the final window
-and the final window of WINDOW values) take ``block_note_special``, which does the same and the
-rest. E_k is the step's E_total, at the weights after k updates (the final pass gives E_steps).
+on a block's own buffers (``diag``: VALUE_ROWS rows of BLOCK lanes in the run's dtype;
+``counts``: COUNT_ROWS rows of int32). Most steps take ``note`` inside the step's last pass,
+where E_k and E_{k-1} are at hand (a separate pass measured ~10 % slower than none, most of it
+loads and stores); the first step, the first of each slice and the final window (``is_special``)
+take ``block_note_special`` after the step, which does the same and the rest, with E_{k-1} kept
+in the PREV row. E_k is the step's E_total, at the weights after k updates (the final pass
+gives E_steps).
 
 NaN never wins a comparison, so a NaN loss neither rises, nor is a maximum, nor passes below
 the cap: it counts as the cap, as the published map value asks (v = 1e6 when not finite).
@@ -48,24 +50,38 @@ def window_steps(steps):
 
 
 @njit(inline="always")
+def note(diag, counts, j, E, previous, running_min, step, tol):
+    """Lane j at step k (``step``, int32) of the middle of a run: rises, the maximum and the two
+    sums. ``previous`` is E_{k-1}; ``running_min`` the lowest E of steps 0 … k."""
+    rise = np.int32(E > previous)
+    counts[_C[RISES] + j] += rise
+    counts[_C[RISES_BEFORE_HIT] + j] += rise & np.int32(not running_min < tol)
+    highest = diag[_V[MAX] + j]
+    higher = E > highest
+    diag[_V[MAX] + j] = E if higher else highest
+    counts[_C[MAX_STEP] + j] = step if higher else counts[_C[MAX_STEP] + j]
+    cap = diag[_V[CAP] + j]
+    capped = E if E < cap else cap
+    diag[_V[SUM_CAPPED] + j] += capped
+    diag[_V[SUM_INVERSE] + j] += diag[_V[E0] + j] / capped
+
+
+@njit(inline="always")
 def block_note(diag, counts, state, row_loss, row_min, k, tol):
-    """Step k of the middle of a run: rises, the maximum and the two sums (vectorised)."""
+    """``note`` for every lane, with E_{k-1} from the PREV row (which it then moves on)."""
     step = np.int32(k)
     for lane in range(BLOCK):
         j = np.uint64(lane)
         E = state[row_loss + j]
-        rise = np.int32(E > diag[_V[PREV] + j])
-        counts[_C[RISES] + j] += rise
-        counts[_C[RISES_BEFORE_HIT] + j] += rise & np.int32(not state[row_min + j] < tol)
-        highest = diag[_V[MAX] + j]
-        higher = E > highest
-        diag[_V[MAX] + j] = E if higher else highest
-        counts[_C[MAX_STEP] + j] = step if higher else counts[_C[MAX_STEP] + j]
-        cap = diag[_V[CAP] + j]
-        capped = E if E < cap else cap
-        diag[_V[SUM_CAPPED] + j] += capped
-        diag[_V[SUM_INVERSE] + j] += diag[_V[E0] + j] / capped
+        note(diag, counts, j, E, diag[_V[PREV] + j], state[row_min + j], step, tol)
         diag[_V[PREV] + j] = E
+
+
+@njit(inline="always")
+def is_special(k, s0, steps):
+    """Whether step k takes ``block_note_special`` (and the PREV row) rather than the training
+    pass's own ``note``: the first step, the first of a slice, and the final window's."""
+    return k == 0 or k == s0 or k >= steps - WINDOW
 
 
 @njit(inline="always")

@@ -79,9 +79,25 @@ def variant(biases, train_biases, shared_biases):
 
 
 @njit(inline="always")
-def _block_update(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, train_biases, shared_biases):
+def _block_update(
+    state,
+    steps_not_below,
+    i1,
+    i2,
+    t1,
+    t2,
+    tol,
+    with_biases,
+    train_biases,
+    shared_biases,
+    noted,
+    diag,
+    counts,
+    k,
+):
     """One gradient step for every run of a block, as ``kernels._block_update``, with the variant's
-    biases and both layers' rates (the flags are compile-time constants)."""
+    biases and both layers' rates (the flags are compile-time constants). ``noted`` (a constant
+    at each call): the diagnostics note step ``k`` too (``kernels_diagnostics.note``)."""
     row_w1, row_w2, row_w3, row_w4 = _ROW[0], _ROW[1], _ROW[2], _ROW[3]
     row_w5, row_w6, row_w7, row_w8 = _ROW[4], _ROW[5], _ROW[6], _ROW[7]
     row_a_h1, row_a_h2, row_a_o1, row_a_o2 = _ROW[_A_H1], _ROW[_A_H2], _ROW[_A_O1], _ROW[_A_O2]
@@ -115,6 +131,7 @@ def _block_update(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, trai
         w1, w2, w3, w4 = state[row_w1 + j], state[row_w2 + j], state[row_w3 + j], state[row_w4 + j]
         w5, w6, w7, w8 = state[row_w5 + j], state[row_w6 + j], state[row_w7 + j], state[row_w8 + j]
         lr_hidden, lr_output = state[row_lr_hidden + j], state[row_lr_output + j]
+        previous = state[_ROW[_LOSS] + j]  # E_{k-1}, until _note_loss below replaces it
         _E1, _E2, E_total = loss(t1, t2, a_o1, a_o2)
         g = backward_with_deltas(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2)
         w1, w2, w3, w4, w5, w6, w7, w8 = update_per_layer(
@@ -164,6 +181,8 @@ def _block_update(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, trai
             state[row_b_o1 + j] = b_o1
             state[row_b_o2 + j] = b_o2
         _note_loss(state, steps_not_below, j, E_total, tol)
+        if noted:
+            diagnosed.note(diag, counts, j, E_total, previous, state[_ROW[_MIN] + j], np.int32(k), tol)
 
 
 @njit(inline="always")
@@ -273,19 +292,17 @@ def _make_train_kernel(with_biases, train_biases, shared_biases, diagnostics):
                             state[(_B_H1 + b) * BLOCK + j] = carried[kept_at + (9 + b) * BLOCK + j]
             column = column0
             until_record = until_record0
-            k0, k1 = max(0, steps - diagnosed.WINDOW), max(0, steps - diagnosed.WINDOW + 1)
             for _step in range(s1 - s0):
-                _block_update(
-                    state, steps_not_below, i1, i2, t1, t2, tol, with_biases, train_biases, shared_biases
-                )
-                if diagnostics:
-                    k = s0 + _step
-                    if k == 0 or k == k0 or k >= k1:
-                        diagnosed.block_note_special(
-                            diag, counts, state, _ROW[_LOSS], _ROW[_MIN], k, steps, tol
-                        )
-                    else:
-                        diagnosed.block_note(diag, counts, state, _ROW[_LOSS], _ROW[_MIN], k, tol)
+                k = s0 + _step
+                noted = diagnostics and not diagnosed.is_special(k, s0, steps)  # noted inside the step
+                if diagnostics and not noted and k > s0:  # E_{k-1} (a slice's first step has it carried)
+                    diag[:BLOCK] = state[_LOSS * BLOCK : (_LOSS + 1) * BLOCK]
+                if noted:
+                    _block_update(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, train_biases, shared_biases, True, diag, counts, k)  # fmt: skip
+                else:
+                    _block_update(state, steps_not_below, i1, i2, t1, t2, tol, with_biases, train_biases, shared_biases, False, diag, counts, k)  # fmt: skip
+                if diagnostics and not noted:
+                    diagnosed.block_note_special(diag, counts, state, _ROW[_LOSS], _ROW[_MIN], k, steps, tol)
                 if record_every > 0:
                     if until_record == 0:
                         for j in range(n):
@@ -302,10 +319,13 @@ def _make_train_kernel(with_biases, train_biases, shared_biases, diagnostics):
                     if train_biases:
                         for b in range(4):
                             carried[kept_at + (9 + b) * BLOCK + j] = state[(_B_H1 + b) * BLOCK + j]
-                if diagnostics:
+                if diagnostics:  # E_{s1-1} goes in the PREV row for the next slice's first step
+                    diag[:BLOCK] = state[_LOSS * BLOCK : (_LOSS + 1) * BLOCK]
                     carried_diag[block * v_rows * BLOCK : (block + 1) * v_rows * BLOCK] = diag
                     carried_diag_counts[block * c_rows * BLOCK : (block + 1) * c_rows * BLOCK] = counts
             else:
+                if diagnostics and steps > s0:  # E_{steps-1}; when steps == s0 it is carried
+                    diag[:BLOCK] = state[_LOSS * BLOCK : (_LOSS + 1) * BLOCK]
                 _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol, with_biases)
                 if diagnostics:
                     diagnosed.block_note_special(
