@@ -16,11 +16,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job: the report's sweep (6 lrs × course weights + 1,000 random inits), then its figures.
+## The main job: the report's sweep (6 lrs × course weights + 1,000 random inits), then its figures;
+## then why the curves look as they do: regimes far past the report's rates, the edge of
+## stability, and a 1024 × 1024 trainability map (docs/model.md "Regimes").
 demo: $(STAMP)
-	rm -rf results/demo
+	rm -rf results/demo results/regimes results/edge results/map
 	$(BIN)/fastbp sweep scripts/demo_sweep.toml --out results/demo
 	$(BIN)/python scripts/plot_loss_curves.py results/demo --out results/figures
+	$(BIN)/fastbp sweep scripts/demo_regimes.toml --out results/regimes
+	$(BIN)/fastbp plot results/regimes --out results/figures --figures regimes
+	$(BIN)/fastbp sweep scripts/demo_edge.toml --out results/edge
+	$(BIN)/fastbp plot results/edge --out results/figures --figures edge_of_stability
+	$(BIN)/fastbp sweep scripts/demo_map.toml --out results/map
+	$(BIN)/fastbp plot results/map --out results/figures --figures trainability_map
+	$(BIN)/python scripts/regime_onsets.py results/regimes
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,4 +45,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) results/demo
+	rm -rf $(VENV) results/demo results/regimes results/edge results/map

@@ -37,7 +37,9 @@ def lr_sweep(**changes):
 
 
 def read(path, columns=None):
-    return pq.read_table(path, columns=None if columns is None else ["run", *columns]).sort_by("run").to_pydict()
+    return (
+        pq.read_table(path, columns=None if columns is None else ["run", *columns]).sort_by("run").to_pydict()
+    )
 
 
 def weights(row_table, suffix):
