@@ -263,13 +263,12 @@ def rank_equalise(values):
     """
     values = np.asarray(values, dtype=np.float64)
     flat = values.ravel()
-    out = np.full(values.shape, np.nan)
     # One sort for both sides (the memory of a 4096² map): ascending value puts the trainable
     # runs first, slowest first, then the untrainable, fastest first, then NaN.
     order = np.argsort(flat, kind="stable")
     valid = flat.size - int(np.isnan(flat).sum())
     if valid == 0:
-        return out
+        return np.full(values.shape, np.nan)
     s = flat[order[:valid]]
     low, high = np.searchsorted(s, 0.0, "left"), np.searchsorted(s, 0.0, "right")
     zeros = order[low:high]  # −0.0 == +0.0 for the sort: −0.0 (trainable) must come first
@@ -282,15 +281,17 @@ def rank_equalise(values):
     if 0 < n_trainable < valid:
         first[n_trainable] = True  # −0.0 and +0.0 are on different sides, never tied
     del s
-    rank = np.arange(valid, dtype=np.float64)  # sorted index; then the mean one of each tie
-    if not first.all():
-        group = np.cumsum(first, dtype=np.int64)
-        group -= 1
-        starts = np.flatnonzero(first)
-        mean = (starts + np.append(starts[1:], valid) - 1) / 2.0
-        del starts
-        np.take(mean, group, out=rank)
-        del group, mean
+    # The mean sorted index of each run of ties, (its first + its last) / 2, in two arrays of
+    # the map's size and no more (a 4096² map stays within 1 GB): the first index of each tie
+    # carried forward, the last carried back.
+    rank = np.where(first, np.arange(valid, dtype=np.float64), 0.0)
+    np.maximum.accumulate(rank, out=rank)
+    last = np.where(np.append(first[1:], True), np.arange(valid, dtype=np.float64), np.inf)
+    del first
+    np.minimum.accumulate(last[::-1], out=last[::-1])
+    rank += last
+    rank *= 0.5
+    del last
     t, u = rank[:n_trainable], rank[n_trainable:]
     if t.size:  # sorted index k → magnitude rank T − 1 − k → 0.5 · rank / T
         np.subtract(n_trainable - 1, t, out=t)
@@ -299,6 +300,7 @@ def rank_equalise(values):
         u -= n_trainable
         u *= -0.5 / u.size
         u += 1.0
+    out = np.full(values.shape, np.nan)
     out.reshape(-1)[order[:valid]] = rank
     return out
 
