@@ -1,7 +1,8 @@
 """Numba's on-disk cache, keyed on every source file a kernel is built from.
 
-Numba keys a cached function on its own file only, but fastbp's kernels inline ``model.py``
-and ``fastmath.py``: an edit there would keep serving the old machine code. Importing this
+Numba keys a cached function on its own file only, but fastbp's kernels inline ``model.py``,
+``fastmath.py`` and the diagnostics' trackers: an edit there would keep serving the old machine
+code. Importing this
 module (before any ``cache=True`` decoration) registers cache locators that add those files'
 hashes to the key of every function defined in the fastbp package. Functions elsewhere are
 untouched. If a future Numba moves these internals, caching falls back to Numba's own key.
@@ -11,7 +12,7 @@ import hashlib
 import os
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_SHARED_SOURCES = ("fastmath.py", "model.py")
+_SHARED_SOURCES = ("fastmath.py", "model.py", "kernels_diagnostics.py")
 
 
 def _source_stamp(py_file):

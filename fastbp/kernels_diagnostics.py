@@ -21,7 +21,7 @@ from numba import njit
 BLOCK = 64
 
 #: Value rows: E_{k-1}; E_0; the cap 1e6·E_0; the highest E so far; Σ min(E_k, cap);
-#: Σ E_0 / min(E_k, cap); Σ min(E_k, cap) over the final window; E at the step before it.
+#: Σ 1 / min(E_k, cap); Σ min(E_k, cap) over the final window; E at the step before it.
 PREV, E0, CAP, MAX, SUM_CAPPED, SUM_INVERSE, TAIL, WINDOW_START = range(8)
 VALUE_ROWS = 8
 #: int32 rows: the step of the highest E; steps at which E rose; the same before E first fell
@@ -63,7 +63,7 @@ def note(diag, counts, j, E, previous, running_min, step, tol):
     cap = diag[_V[CAP] + j]
     capped = E if E < cap else cap
     diag[_V[SUM_CAPPED] + j] += capped
-    diag[_V[SUM_INVERSE] + j] += diag[_V[E0] + j] / capped
+    diag[_V[SUM_INVERSE] + j] += diag.dtype.type(1) / capped  # × E_0 at the end (fastbp.regimes)
 
 
 @njit(inline="always")
@@ -86,38 +86,42 @@ def is_special(k, s0, steps):
 
 @njit(inline="always")
 def block_note_special(diag, counts, state, row_loss, row_min, k, steps, tol):
-    """Step k = 0, the step before the final window, or one of the window's (any k)."""
+    """Step k = 0, the first of a slice, the step before the final window, or one of the window's
+    (any k). Each branch is on k, the same for every lane, and outside the loops over lanes, so
+    that each loop is vector code like ``block_note``'s (unsigned offsets: no index checks)."""
     k0, k1 = max(0, steps - WINDOW), max(0, steps - WINDOW + 1)
-    zero = diag.dtype.type(0)
-    significant = diag.dtype.type(SIGNIFICANT)
+    one, significant = diag.dtype.type(1), diag.dtype.type(SIGNIFICANT)
     if k == 0:
-        for j in range(BLOCK):
+        for lane in range(BLOCK):
+            j = np.uint64(lane)
             E = state[row_loss + j]
             cap = E * diag.dtype.type(CAP_RATIO)
             capped = E if E < cap else cap
-            diag[E0 * BLOCK + j] = E
-            diag[CAP * BLOCK + j] = cap
-            diag[MAX * BLOCK + j] = E
-            diag[SUM_CAPPED * BLOCK + j] = capped
-            diag[SUM_INVERSE * BLOCK + j] = E / capped
-            diag[TAIL * BLOCK + j] = zero
-            for row in range(COUNT_ROWS):
-                counts[row * BLOCK + j] = 0
+            diag[_V[E0] + j] = E
+            diag[_V[CAP] + j] = cap
+            diag[_V[MAX] + j] = E
+            diag[_V[SUM_CAPPED] + j] = capped
+            diag[_V[SUM_INVERSE] + j] = one / capped
+            diag[_V[TAIL] + j] = diag.dtype.type(0)
+            diag[_V[PREV] + j] = E
+        counts[:] = 0
     else:
-        for j in range(BLOCK):  # the changes in the window are taken against E_{k-1}, before it goes
-            if k >= k1:
-                E, previous = state[row_loss + j], diag[PREV * BLOCK + j]
-                counts[WINDOW_RISES * BLOCK + j] += np.int32(E - previous > significant * previous)
-                counts[WINDOW_FALLS * BLOCK + j] += np.int32(previous - E > significant * previous)
+        if k >= k1:  # the window's changes, against E_{k-1} before block_note moves it on
+            for lane in range(BLOCK):
+                j = np.uint64(lane)
+                E, previous = state[row_loss + j], diag[_V[PREV] + j]
+                counts[_C[WINDOW_RISES] + j] += np.int32(E - previous > significant * previous)
+                counts[_C[WINDOW_FALLS] + j] += np.int32(previous - E > significant * previous)
         block_note(diag, counts, state, row_loss, row_min, k, tol)
-    for j in range(BLOCK):
-        E = state[row_loss + j]
-        if k >= k1:
-            cap = diag[CAP * BLOCK + j]
-            diag[TAIL * BLOCK + j] += E if E < cap else cap
-        if k == k0:
-            diag[WINDOW_START * BLOCK + j] = E
-        diag[PREV * BLOCK + j] = E
+    if k >= k1:
+        for lane in range(BLOCK):
+            j = np.uint64(lane)
+            E, cap = state[row_loss + j], diag[_V[CAP] + j]
+            diag[_V[TAIL] + j] += E if E < cap else cap
+    if k == k0:
+        for lane in range(BLOCK):
+            j = np.uint64(lane)
+            diag[_V[WINDOW_START] + j] = state[row_loss + j]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -324,8 +324,7 @@ def _make_train_kernel(with_biases, train_biases, shared_biases, diagnostics):
                     carried_diag[block * v_rows * BLOCK : (block + 1) * v_rows * BLOCK] = diag
                     carried_diag_counts[block * c_rows * BLOCK : (block + 1) * c_rows * BLOCK] = counts
             else:
-                if diagnostics and steps > s0:  # E_{steps-1}; when steps == s0 it is carried
-                    diag[:BLOCK] = state[_LOSS * BLOCK : (_LOSS + 1) * BLOCK]
+                # (the last step is in the final window: its special note left E_{steps-1} in PREV)
                 _block_final_loss(state, steps_not_below, i1, i2, t1, t2, tol, with_biases)
                 if diagnostics:
                     diagnosed.block_note_special(

@@ -61,8 +61,8 @@ def trainability(tracked, steps):
     """(R,) float64: −Σ v_k when trainable (the mean of the final window's v is below 1), else
     +Σ 1/v_k, with v_k = E_k / E_0 capped at 1e6 (a non-finite one counts as 1e6).
 
-    The kernel sums min(E_k, 1e6·E_0) and E_0 / min(E_k, 1e6·E_0) in the run's dtype; this divides
-    by E_0 once. Two edge cases: E_0 = 0 (the run starts at a minimum, where it stays: v = 0,
+    The kernel sums min(E_k, 1e6·E_0) and 1 / min(E_k, 1e6·E_0) in the run's dtype; this divides
+    the first by E_0 and multiplies the second by it, once. Two edge cases: E_0 = 0 (the run starts at a minimum, where it stays: v = 0,
     trainable, −0.0) and E_0 not finite (every v counts as 1e6: untrainable, (N + 1)·1e-6).
     """
     E0 = _f64(tracked["E0"])
@@ -70,7 +70,7 @@ def trainability(tracked, steps):
     with np.errstate(divide="ignore", invalid="ignore"):
         sum_v = _f64(tracked["sum_capped"]) / E0
         trainable = _f64(tracked["tail"]) < n_tail * E0
-        value = np.where(trainable, -sum_v, _f64(tracked["sum_inverse"]))
+        value = np.where(trainable, -sum_v, _f64(tracked["sum_inverse"]) * E0)
     value = np.where(E0 == 0, -0.0, value)
     return np.where(np.isfinite(E0), value, (steps + 1) / CAP_RATIO)
 

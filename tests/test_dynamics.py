@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import fastbp
-from fastbp import cli, plan, sharpness
+from fastbp import cli, dynamics, plan, sharpness
 from fastbp.conventions import COURSE_INPUTS
 from fastbp.errors import SpecError
 from fastbp.spec import load_spec
@@ -210,3 +210,35 @@ def test_plot_draws_what_the_columns_allow(tmp_path, capsys):
     assert cli.main(["plot", str(tmp_path / "map"), "--out", str(out), "--figures", "maps"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--figures" in err[1] and "maps" in err[1] and "trainability_map" in err[1]
+
+
+def grid_map(tmp_path, lr, x, y, name):
+    spec = {"steps": 150, "lr": lr, "record_every": 0, "diagnostics": True,
+            "network": {"targets": TARGETS}, "init": [{"kind": "grid", "x": x, "y": y}]}  # fmt: skip
+    fastbp.sweep(spec, out=str(tmp_path / name), progress=False)
+    return dynamics.trainability_map(str(tmp_path / name)), read(tmp_path / name)
+
+
+def test_a_map_over_two_weights_of_a_grid_is_one_pixel_per_run(tmp_path):
+    x = {"weight": "w5", "linspace": [-6.0, 6.0], "num": 12}
+    y = {"weight": "w6", "logspace": [-1.0, 1.0], "num": 10}
+    found, t = grid_map(tmp_path, [40.0], x, y, "d")
+    assert found.values.shape == (10, 12) and found.n_runs == 120
+    assert np.array_equal(found.x, np.linspace(-6, 6, 12)) and np.array_equal(found.y, np.logspace(-1, 1, 10))
+    assert "w5" in found.x_label and "w6" in found.y_label
+    for gx, gy, value in zip(t["grid_x"], t["grid_y"], t["trainability"]):
+        assert found.values[list(found.y).index(gy), list(found.x).index(gx)] == value
+
+
+def test_a_map_of_the_rate_against_a_layer_offset(tmp_path):
+    x = {"offset": "hidden", "linspace": [-2.0, 2.0], "num": 6}
+    y = {"weight": "w8", "linspace": [0.55, 0.55], "num": 1}
+    found, t = grid_map(tmp_path, {"logspace": [0, 3], "num": 8}, x, y, "d")
+    assert found.values.shape == (6, 8) and found.x_label == "learning rate"
+    assert "offset of hidden" in found.y_label
+    assert np.isfinite(found.values).all()  # every pixel has its run
+    assert (
+        cli.main(["plot", str(tmp_path / "d"), "--out", str(tmp_path / "f"), "--figures", "trainability_map"])
+        == 0
+    )
+    assert os.listdir(tmp_path / "f") == ["trainability_map.png"]

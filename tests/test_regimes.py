@@ -41,7 +41,7 @@ def tracked_from(curve):
         "window_falls": int((-window > 1e-6 * E[k0:-1]).sum()),
         "window_start": E[k0],
         "sum_capped": capped.sum(),
-        "sum_inverse": (E[0] / capped).sum(),
+        "sum_inverse": (1 / capped).sum(),
         "tail": capped[k1:].sum(),
         "final_loss": E[-1],
     }
