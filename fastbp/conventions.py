@@ -13,6 +13,14 @@ DTYPES = ("float64", "float32")
 #: E_total below this counts as reached (``first_step_below_tol``), unless a spec says otherwise.
 DEFAULT_TOLERANCE = 1e-4
 
+#: docs/model.md "Regimes", "The trainability map": the final window (the published map's last
+#: 20 values); a change of E in it counts when larger than SIGNIFICANT of E; a run falling by less
+#: than STALL of E per step over it is on a plateau; v = E_k / E_0 is capped at MAP_CAP.
+FINAL_WINDOW = 20
+SIGNIFICANT = 1e-6
+STALL = 1e-6
+MAP_CAP = 1e6
+
 #: docs/model.md "The step table": its 31 columns, in order.
 TABLE_COLUMNS = (
     "t1 t2 i1 i2 w1 w2 w3 w4 h1 a_h1 h2 a_h2 w5 w6 w7 w8 o1 a_o1 o2 a_o2 E1 E2 E_total "

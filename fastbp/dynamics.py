@@ -102,7 +102,6 @@ def stability_curves(dataset, filesystem=None, partial=False, most=8):
         for row in rows:
             by_regime.setdefault(row["regime"], []).append(row)
         rows = sorted((runs[len(runs) // 2] for runs in by_regime.values()), key=lambda r: r["lr"])[:most]
-    picked = rows
     loss_steps = np.asarray(metadata["recorded_steps"])
     stability_steps = np.asarray(metadata["stability_steps"])
     return [
@@ -114,7 +113,7 @@ def stability_curves(dataset, filesystem=None, partial=False, most=8):
             "stability_steps": stability_steps,
             "stability": np.asarray(row["stability"], dtype=np.float64),
         }
-        for row in picked
+        for row in rows
     ]
 
 
@@ -127,62 +126,76 @@ class TrainabilityMap:
 
 
 def map_axes(spec):
-    """[(column, label, values)] of the two grid axes the map is drawn over, or [] when the grid
-    does not have two: rates per layer, else a grid init's x and y, else lr and a grid's axis."""
+    """(x, y, fixed) of the map: two grid axes as (column, label, ascending values), and the
+    filter that leaves one run per pixel as [(column, value, words)]; None when the grid has no
+    two axes. A ``grid`` block's own two axes come first (then at the first rate), else the rates
+    per layer (the first initialisation), else the rate and a grid's one varying axis."""
     from fastbp.inits import axis_values
 
-    axes = []
+    rates = []
     if spec.per_layer:
-        axes += [
+        rates = [
             ("lr_hidden", "lr_hidden (w1…w4)", spec.lrs),
             ("lr_output", "lr_output (w5…w8)", spec.lr_output),
         ]
     elif len(spec.lrs) > 1:
-        axes.append(("lr", "learning rate", spec.lrs))
-    grid = next((b for b in spec.inits if b.kind == "grid"), None)
-    if grid is not None:
-        for axis, column in (("x", "grid_x"), ("y", "grid_y")):
-            params = grid.params[axis]
-            target = next(params[key] for key in ("weight", "bias", "offset") if key in params)
-            name = f"offset of {target}" if "offset" in params else target
-            axes.append((column, f"{name} (grid {axis})", axis_values(params)))
-    axes = [(c, label, np.sort(np.asarray(v, dtype=np.float64))) for c, label, v in axes if len(v) > 1]
-    return axes[:2] if len(axes) >= 2 else []
+        rates = [("lr", "learning rate", spec.lrs)]
+    number, grid = next(((k, b) for k, b in enumerate(spec.inits) if b.kind == "grid"), (None, None))
+    grid_axes = []
+    for axis, column in (("x", "grid_x"), ("y", "grid_y")) if grid is not None else ():
+        params = grid.params[axis]
+        target = next(params[key] for key in ("weight", "bias", "offset") if key in params)
+        name = f"offset of {target}" if "offset" in params else target
+        grid_axes.append((column, f"{name} (grid {axis})", axis_values(params)))
+    grid_axes = [axis for axis in grid_axes if len(axis[2]) > 1]
+    rates = [axis for axis in rates if len(axis[2]) > 1]
+    in_grid = [
+        ("init_block", number, f"the grid block's runs (init {number})" if len(spec.inits) > 1 else "")
+    ]
+    if len(grid_axes) == 2:
+        axes = grid_axes
+        fixed = in_grid + [(c, float(min(v)), f"at {c} = {min(v):g}") for c, _label, v in rates]
+    elif len(rates) == 2 or (len(rates) == 1 and grid_axes):
+        axes = (rates + grid_axes)[:2]
+        first_init = [("init_block", 0, "the first initialisation's runs"), ("init_index", 0, "")]
+        fixed = in_grid if grid_axes else first_init if spec.n_inits > 1 else []
+    else:
+        return None
+    (x_col, x_label, x), (y_col, y_label, y) = (
+        (c, label, np.sort(np.asarray(v, np.float64))) for c, label, v in axes
+    )
+    return (x_col, x_label, x), (y_col, y_label, y), fixed
 
 
 def trainability_map(dataset, filesystem=None, partial=False):
-    """The map of ``dataset`` (``TrainabilityMap``), or None when its grid has no two axes. Runs
-    sharing a pixel (several inits at each rate pair, say): the first initialisation's is drawn."""
+    """The map of ``dataset`` (``TrainabilityMap``), or None when its grid has no two axes or
+    the dataset lacks a column the map or its one-run-per-pixel filter needs."""
+    import pyarrow.compute as pc
+
     from fastbp.contract import spec_columns
 
     data, _path, metadata, report = open_for_reading(dataset, ("trainability",), filesystem, partial)
     spec = _spec(metadata)
-    axes = map_axes(spec)
-    if not axes:
+    found = map_axes(spec)
+    if found is None:
         return None
-    (x_col, x_label, x), (y_col, y_label, y) = axes
-    stored = {c.name for c in spec_columns(spec)}
-    one_init = spec.n_inits > 1 and "grid" not in (x_col[:4], y_col[:4])
-    names = [x_col, y_col, "trainability"] + (["init_block", "init_index"] if one_init else [])
-    missing = [name for name in names if name not in stored]
-    if missing:
+    (x_col, x_label, x), (y_col, y_label, y), fixed = found
+    names = [x_col, y_col, "trainability"]
+    if not {c.name for c in spec_columns(spec)}.issuperset(names + [column for column, _v, _w in fixed]):
         return None
-    import pyarrow.compute as pc
-
     chosen = None
-    if one_init:
-        chosen = (pc.field("init_block") == 0) & (pc.field("init_index") == 0)
+    for column, value, _words in fixed:
+        here = pc.field(column) == value
+        chosen = here if chosen is None else chosen & here
     values = np.full((len(y), len(x)), np.nan)
     n = 0
-    for batch in batches(data, names[:3], 1, filter_=chosen):
+    for batch in batches(data, names, 1, filter_=chosen):
         i = np.searchsorted(x, batch.column(x_col).to_numpy(zero_copy_only=False))
         j = np.searchsorted(y, batch.column(y_col).to_numpy(zero_copy_only=False))
         values[j, i] = batch.column("trainability").to_numpy(zero_copy_only=False)
         n += batch.num_rows
-    note = "the first initialisation's runs" if one_init else ""
-    partial_note = _runs_note(report, n)
-    note = "; ".join(t for t in (note, partial_note) if t)
-    return TrainabilityMap(values, x, y, x_label, y_label, spec.steps, n, note)
+    notes = [words for _c, _v, words in fixed] + [_runs_note(report, n)]
+    return TrainabilityMap(values, x, y, x_label, y_label, spec.steps, n, "; ".join(t for t in notes if t))
 
 
 def figures(dataset, filesystem, partial, stored, per_layer, kinds):
@@ -190,12 +203,15 @@ def figures(dataset, filesystem, partial, stored, per_layer, kinds):
     from fastbp import plots_dynamics
 
     figures = {}
-    if "regimes" in kinds and "regime" in stored and not per_layer:
+    if "regimes" in kinds and {"lr", "regime"} <= stored and not per_layer:
         shares = regime_shares(dataset, filesystem, partial)
         figures["regimes"] = plots_dynamics.regimes_figure(
             shares.lrs, shares.counts, threshold_lr=shares.threshold_lr, title_note=shares.note
         )
-    if "edge_of_stability" in kinds and {"stability", "loss", "regime", "init_block", "init_index"} <= stored:
+    if (
+        "edge_of_stability" in kinds
+        and {"lr", "stability", "loss", "regime", "init_block", "init_index"} <= stored
+    ):
         curves = stability_curves(dataset, filesystem, partial)
         if curves:
             figures["edge_of_stability"] = plots_dynamics.edge_of_stability_figure(curves)

@@ -65,7 +65,7 @@ class TrainResult(
 
     - ``biases``: (4, R) final b_h1, b_h2, b_o1, b_o2 (the initial ones when fixed), or None;
     - ``diagnostics``: with ``diagnostics=True``, a dict of (R,) arrays named as
-      ``kernels_diagnostics.RESULTS``; else None;
+      ``kernels_diagnostics.VALUE_NAMES`` and ``COUNT_NAMES`` (and final_loss); else None;
     - ``stability``: with ``stability_steps``, (steps (P,), sharpness (R, P), stability (R, P)),
       float64; else None.
     """

@@ -18,6 +18,8 @@ the cap: it counts as the cap, as the published map value asks (v = 1e6 when not
 import numpy as np
 from numba import njit
 
+from fastbp.conventions import FINAL_WINDOW, MAP_CAP, SIGNIFICANT
+
 BLOCK = 64
 
 #: Value rows: E_{k-1}; E_0; the cap 1e6·E_0; the highest E so far; Σ min(E_k, cap);
@@ -33,20 +35,8 @@ COUNT_ROWS = 5
 VALUE_NAMES = ("E0", "cap", "max_loss", "sum_capped", "sum_inverse", "tail", "window_start")
 COUNT_NAMES = ("max_loss_step", "loss_increases", "rises_before_hit", "window_rises", "window_falls")
 
-#: The final window: the last WINDOW values of E (the published map's "last 20").
-WINDOW = 20
-#: v = E_k / E_0 is capped here (and a non-finite v counts as it).
-CAP_RATIO = 1e6
-#: A change of E in the final window counts as a rise or fall when larger than this share of E.
-SIGNIFICANT = 1e-6
-
 _V = tuple(np.uint64(row * BLOCK) for row in range(VALUE_ROWS))
 _C = tuple(np.uint64(row * BLOCK) for row in range(COUNT_ROWS))
-
-
-def window_steps(steps):
-    """(the step before the final window, the window's first step): E_{k0} and E_{k1} … E_steps."""
-    return max(0, steps - WINDOW), max(0, steps - WINDOW + 1)
 
 
 @njit(inline="always")
@@ -81,7 +71,7 @@ def block_note(diag, counts, state, row_loss, row_min, k, tol):
 def is_special(k, s0, steps):
     """Whether step k takes ``block_note_special`` (and the PREV row) rather than the training
     pass's own ``note``: the first step, the first of a slice, and the final window's."""
-    return k == 0 or k == s0 or k >= steps - WINDOW
+    return k == 0 or k == s0 or k >= steps - FINAL_WINDOW
 
 
 @njit(inline="always")
@@ -89,13 +79,13 @@ def block_note_special(diag, counts, state, row_loss, row_min, k, steps, tol):
     """Step k = 0, the first of a slice, the step before the final window, or one of the window's
     (any k). Each branch is on k, the same for every lane, and outside the loops over lanes, so
     that each loop is vector code like ``block_note``'s (unsigned offsets: no index checks)."""
-    k0, k1 = max(0, steps - WINDOW), max(0, steps - WINDOW + 1)
+    k0, k1 = max(0, steps - FINAL_WINDOW), max(0, steps - FINAL_WINDOW + 1)
     one, significant = diag.dtype.type(1), diag.dtype.type(SIGNIFICANT)
     if k == 0:
         for lane in range(BLOCK):
             j = np.uint64(lane)
             E = state[row_loss + j]
-            cap = E * diag.dtype.type(CAP_RATIO)
+            cap = E * diag.dtype.type(MAP_CAP)
             capped = E if E < cap else cap
             diag[_V[E0] + j] = E
             diag[_V[CAP] + j] = cap

@@ -281,9 +281,8 @@ def rank_equalise(values):
     if 0 < n_trainable < valid:
         first[n_trainable] = True  # −0.0 and +0.0 are on different sides, never tied
     del s
-    # The mean sorted index of each run of ties, (its first + its last) / 2, in two arrays of
-    # the map's size and no more (a 4096² map stays within 1 GB): the first index of each tie
-    # carried forward, the last carried back.
+    # The mean sorted index of each run of ties, (its first + its last) / 2, in two map-sized
+    # arrays (a 4096² map within 1 GB): each tie's first index carried forward, its last back.
     rank = np.where(first, np.arange(valid, dtype=np.float64), 0.0)
     np.maximum.accumulate(rank, out=rank)
     last = np.where(np.append(first[1:], True), np.arange(valid, dtype=np.float64), np.inf)

@@ -7,33 +7,27 @@ Every definition reads the whole curve E_0 … E_N (N = steps), every step, not 
 
 import numpy as np
 
+from fastbp.conventions import FINAL_WINDOW, MAP_CAP, STALL
+
 #: The regimes, in the order of their codes (0 …) and of the figures' legends.
 REGIMES = ("monotone", "bumpy", "catapult", "slow", "oscillating", "stuck", "diverged")
-#: Final window: as kernels_diagnostics.WINDOW (not imported: this module loads no Numba).
-WINDOW = 20
-#: A run above the tolerance that fell by less than this share of its loss per step, over the
-#: final window, is on a plateau (``stuck``): at that pace E would take a million steps to fall
-#: by a factor e.
-STALL = 1e-6
-#: The published map value's cap on v = E_k / E_0.
-CAP_RATIO = 1e6
 
 
 def final_window(steps):
     """(number of values in the final window, steps it spans): min(20, N + 1) values E_{N−19} …
     E_N, and the N − k0 steps from E_{k0}, k0 = max(0, N − 20), to E_N."""
-    k0 = max(0, steps - WINDOW)
-    return min(WINDOW, steps + 1), steps - k0
+    k0 = max(0, steps - FINAL_WINDOW)
+    return min(FINAL_WINDOW, steps + 1), steps - k0
 
 
-def classify(tracked, first_step_below_tol, overflow, steps):
-    """(R,) uint8 regime codes (indices into REGIMES).
+def classify(tracked, first_step_below_tol, overflow, steps, tol):
+    """(R,) uint8 regime codes (indices into REGIMES); ``tol``: the spec's tolerance.
 
     ``tracked``: ``kernels.train``'s ``result.diagnostics``; ``first_step_below_tol`` (−1 when
     never below the tolerance); ``overflow``: a final weight, bias or the final loss not finite.
     """
     E0, final = _f64(tracked["E0"]), _f64(tracked["final_loss"])
-    reached = np.asarray(first_step_below_tol) >= 0
+    reached = (np.asarray(first_step_below_tol) >= 0) & (final < tol)  # and still below at the end
     rose_above_start = _f64(tracked["max_loss"]) > E0
     rose_before = np.asarray(tracked["rises_before_hit"]) > 0
     swinging = (np.asarray(tracked["window_rises"]) > 0) & (np.asarray(tracked["window_falls"]) > 0)
@@ -72,7 +66,7 @@ def trainability(tracked, steps):
         trainable = _f64(tracked["tail"]) < n_tail * E0
         value = np.where(trainable, -sum_v, _f64(tracked["sum_inverse"]) * E0)
     value = np.where(E0 == 0, -0.0, value)
-    return np.where(np.isfinite(E0), value, (steps + 1) / CAP_RATIO)
+    return np.where(np.isfinite(E0), value, (steps + 1) / MAP_CAP)
 
 
 def _f64(values):

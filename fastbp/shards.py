@@ -33,10 +33,10 @@ class SweepSummary:
 
 
 def default_shard_size(spec):
-    """Runs per shard: bounded memory (loss curves ≤ 64 MiB) and whole blocks of the kernel."""
+    """Runs per shard: bounded memory (loss and stability curves ≤ 64 MiB) and whole blocks of the kernel."""
     from fastbp.kernels import BLOCK
 
-    per_run = spec.n_recorded * spec.itemsize
+    per_run = spec.n_recorded * spec.itemsize + (8 * len(spec.stability_steps) if spec.stability_every else 0)
     size = min(MAX_SHARD_RUNS, max(BLOCK, _SHARD_BYTES // per_run))
     return max(BLOCK, size // BLOCK * BLOCK)
 
@@ -121,11 +121,12 @@ def _diagnostics_columns(spec, result):
         if result.biases is not None:
             diverged |= ~np.isfinite(result.biases).all(axis=0)
         found = extra.setdefault("diagnostics", {})
+        tol = np.dtype(spec.dtype).type(spec.tolerance)  # as the kernel compared it
         found.update(
             max_loss=tracked["max_loss"],
             max_loss_step=tracked["max_loss_step"].astype(np.int64),
             loss_increases=tracked["loss_increases"].astype(np.int64),
             trainability=regimes.trainability(tracked, spec.steps),
-            regime=regimes.classify(tracked, result.first_step_below_tol, diverged, spec.steps),
+            regime=regimes.classify(tracked, result.first_step_below_tol, diverged, spec.steps, tol),
         )
     return extra

@@ -252,7 +252,7 @@ def parse_spec(data):
         shared_biases=shared_biases,
         train_biases=train_biases,
     )
-    spec = spec_outputs.parse(data, spec)
+    spec = spec_outputs.parse(data, spec, MAX_RECORDED_POINTS)
     _check_inits_against_network(spec)
     if spec.n_runs > MAX_RUNS:
         raise SpecError("grid", f"{spec.n_runs} runs", f"at most {MAX_RUNS} runs")

@@ -12,17 +12,28 @@ A spec without them keeps its canonical form (and so its datasets and their fing
 import dataclasses
 
 from fastbp.columns import spec_columns
+from fastbp.conventions import n_recorded
 from fastbp.errors import SpecError, integer
 
 
-def parse(data, spec):
-    """``spec`` with the three keys of ``data`` validated, normalised into its source."""
+def parse(data, spec, max_points):
+    """``spec`` with the three keys of ``data`` validated, normalised into its source
+    (``max_points``: the most points a run's curve may keep)."""
     diagnostics = data.get("diagnostics", False)
     if not isinstance(diagnostics, bool):
         raise SpecError("diagnostics", diagnostics, "true or false")
     every = integer("stability_every", data.get("stability_every", 0), minimum=0)
     if every > spec.steps:
         raise SpecError("stability_every", every, f"0 (none) or an integer from 1 to steps ({spec.steps})")
+    points = n_recorded(spec.steps, every) if every else 0
+    if points > max_points:  # as record_every: a shard holds at least one block of 64 curves
+        least = -(-spec.steps // (max_points - 1))
+        raise SpecError(
+            "stability_every", every, f"0 or an integer >= {least}: at most {max_points:,} points per run"
+        )
+    if spec.shard_size is not None and spec.shard_size * points >= 2**31:  # int32 list offsets
+        allowed = f"an integer from 1 to {(2**31 - 1) // points} (runs × {points} stability points < 2**31)"
+        raise SpecError("shard_size", spec.shard_size, allowed)
     source = dict(spec.source)
     if diagnostics:
         source["diagnostics"] = True
@@ -41,4 +52,6 @@ def parse(data, spec):
         if name not in possible:
             raise SpecError(f"columns[{k}]", name, "a column of this sweep: " + ", ".join(possible))
     kept = tuple(name for name in possible if name == "run" or name in wanted)
+    if kept == tuple(possible):  # every column: the default, the same spec as without the key
+        return spec
     return dataclasses.replace(spec, columns=kept, source={**source, "columns": list(kept)})

@@ -143,31 +143,26 @@ def new_manifest(spec, shard_size):
         "shard_size": shard_size,
         "n_shards": n_shards,
         "versions": contract.versions(),
-        "kernel_source": kernel_source_stamp(),
+        "kernel_source": kernel_source_stamp(spec),
     }
 
 
 #: Every source a shard's numbers come from: the kernels and their variants, the model and its
-#: arithmetic, and the starting points (init kinds and the grid's layout).
-NUMERIC_SOURCES = (
-    "kernels.py",
-    "kernels_general.py",
-    "kernels_diagnostics.py",
-    "kernels_sharpness.py",
-    "regimes.py",
-    "model.py",
-    "fastmath.py",
-    "inits.py",
-    "layout.py",
-)
+#: arithmetic, and the starting points (init kinds and the grid's layout); and for a sweep with
+#: diagnostics or a stability curve, theirs too (an edit there leaves other datasets resumable).
+NUMERIC_SOURCES = ("kernels.py", "kernels_general.py", "model.py", "fastmath.py", "inits.py", "layout.py")
+DIAGNOSTICS_SOURCES = ("kernels_diagnostics.py", "kernels_sharpness.py", "regimes.py", "conventions.py")
 
 
-def kernel_source_stamp():
-    """A hash of the sources every number in a shard comes from (``NUMERIC_SOURCES``)."""
+def kernel_source_stamp(spec=None):
+    """A hash of the sources every number in a shard of ``spec`` comes from."""
     import hashlib
 
+    names = NUMERIC_SOURCES
+    if spec is not None and (spec.diagnostics or spec.stability_every):
+        names += DIAGNOSTICS_SOURCES
     digest = hashlib.sha256()
-    for name in NUMERIC_SOURCES:
+    for name in names:
         with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), "rb") as handle:
             digest.update(handle.read())
     return digest.hexdigest()
@@ -332,7 +327,7 @@ def _why_not_resumable(manifest, spec):
     not: resuming would mix two specs, two sets of numerics or two schema layouts."""
     if canonical_json(manifest["spec"]) != canonical_json(spec.as_dict()):
         return "of a different spec"
-    if manifest.get("kernel_source") != kernel_source_stamp() or manifest.get(
+    if manifest.get("kernel_source") != kernel_source_stamp(spec) or manifest.get(
         "schema_version"
     ) != contract.schema_version(spec):
         return "made by other fastbp kernel code"

@@ -303,7 +303,7 @@ def regime(curve, tol, diverged=False):
     if diverged or not all(math.isfinite(x) for x in E):
         return "diverged"
     hit = next((k for k, x in enumerate(E) if x < tol), None)
-    if hit is not None:
+    if hit is not None and E[N] < tol:  # reached the tolerance, and below it at the end
         if max(E) > E[0]:
             return "catapult"
         if any(E[k] > E[k - 1] for k in range(1, hit + 1)):

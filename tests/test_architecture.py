@@ -83,3 +83,35 @@ def test_layers_point_one_way():
 def test_no_module_is_a_catch_all():
     sizes = {module_name(p): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert max(sizes.values()) <= MAX_LINES, {m: n for m, n in sizes.items() if n > MAX_LINES}
+
+
+def module_level_imports(path):
+    """The fastbp modules ``path`` imports at module level (what its compiled functions can inline)."""
+    imported = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fastbp"):
+            imported |= {
+                f"{node.module}.{a.name}" if is_module(f"{node.module}.{a.name}") else node.module
+                for a in node.names
+            }
+        elif isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names if a.name.startswith("fastbp")}
+    return imported
+
+
+def test_numba_cache_key_covers_every_inlined_source():
+    """A cached kernel is rebuilt when a file it inlines changes only if that file is in the
+    cache key (fastbp._numba_cache): every module a ``cache=True`` module imports at module
+    level and that defines ``inline="always"`` functions must be one of its shared sources."""
+    from fastbp import _numba_cache
+
+    shared = {f"fastbp.{name[:-3]}" for name in _numba_cache._SHARED_SOURCES}
+    inlining = {module_name(p) for p in PACKAGE.rglob("*.py") if 'inline="always"' in p.read_text()}
+    missing = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "cache=True" in path.read_text():
+            needed = (module_level_imports(path) & inlining) - shared
+            if needed:
+                missing[module_name(path)] = sorted(needed)
+    assert not missing, missing
+    assert {"fastbp.model", "fastbp.fastmath", "fastbp.kernels_diagnostics"} <= shared

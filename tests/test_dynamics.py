@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import fastbp
-from fastbp import cli, dynamics, plan, sharpness
+from fastbp import cli, columns, dynamics, plan, sharpness
 from fastbp.conventions import COURSE_INPUTS
 from fastbp.errors import SpecError
 from fastbp.spec import load_spec
@@ -172,6 +172,8 @@ def test_columns_keep_only_what_is_named_and_run(tmp_path):
         ({"columns": ["lr", "sharpnes_init"]}, "columns[1]", "a column of this sweep: run, lr,"),
         ({"diagnostics": False, "columns": ["regime"]}, "columns[0]", "a column of this sweep"),
         ({"columns": ["b_h1"]}, "columns[0]", "a column of this sweep"),
+        ({"steps": 10**7, "stability_every": 1}, "stability_every", "at most 2,097,152 points per run"),
+        ({"stability_every": 1, "shard_size": 2**23}, "shard_size", "stability points < 2**31"),
     ],
 )
 def test_bad_keys_are_refused_in_one_line(changes, field, allowed):
@@ -186,6 +188,8 @@ def test_a_spec_without_the_new_keys_keeps_its_form_and_schema_version(tmp_path)
     del plain["diagnostics"]
     assert "diagnostics" not in load_spec(plain).as_dict()
     assert load_spec({**plain, "diagnostics": False}).fingerprint == load_spec(plain).fingerprint
+    every = [c.name for c in columns.spec_columns(load_spec(plain))]
+    assert load_spec({**plain, "columns": every[::-1]}).fingerprint == load_spec(plain).fingerprint
     fastbp.sweep(plain, out=str(tmp_path / "d"), progress=False)
     meta = json.loads(pq.read_schema(next((tmp_path / "d").glob("*.parquet"))).metadata[b"fastbp"])
     assert meta["schema_version"] == 2 and "regime" not in meta["columns"]
@@ -242,3 +246,20 @@ def test_a_map_of_the_rate_against_a_layer_offset(tmp_path):
         == 0
     )
     assert os.listdir(tmp_path / "f") == ["trainability_map.png"]
+
+
+def test_a_map_of_a_grid_beside_other_blocks_and_rates_has_one_run_per_pixel(tmp_path):
+    # The grid's own two axes, at the first rate, and only the grid block's runs (the course
+    # run beside it has no grid coordinates).
+    x = {"weight": "w5", "linspace": [-3.0, 3.0], "num": 6}
+    y = {"weight": "w7", "linspace": [-3.0, 3.0], "num": 5}
+    spec = {"steps": 60, "lr": [3.0, 30.0, 300.0], "record_every": 0, "diagnostics": True,
+            "init": [{"kind": "course"}, {"kind": "grid", "x": x, "y": y}]}  # fmt: skip
+    fastbp.sweep(spec, out=str(tmp_path / "d"), progress=False)
+    found = dynamics.trainability_map(str(tmp_path / "d"))
+    assert found.values.shape == (5, 6) and found.n_runs == 30 and np.isfinite(found.values).all()
+    assert "lr = 3" in found.note and "grid block" in found.note
+    t = read(tmp_path / "d")
+    at = [k for k in range(len(t["run"])) if t["lr"][k] == 3.0 and t["init"][k] == "grid"]
+    expected = sorted(t["trainability"][k] for k in at)
+    assert sorted(found.values.ravel()) == expected
