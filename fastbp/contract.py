@@ -215,7 +215,7 @@ def shard_table(spec, layout, w_init, result, metadata, extra):
         return arrow_array(~(np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss)))
 
     def regime():
-        from fastbp.regimes import REGIMES
+        from fastbp.conventions import REGIMES
 
         return arrow_strings(REGIMES, extra["diagnostics"]["regime"])
 

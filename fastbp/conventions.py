@@ -17,6 +17,9 @@ DEFAULT_TOLERANCE = 1e-4
 #: 20 values); a change of E in it counts when larger than SIGNIFICANT of E; a run falling by less
 #: than STALL of E per step over it is on a plateau; v = E_k / E_0 is capped at MAP_CAP.
 FINAL_WINDOW = 20
+#: The regimes a run's ``regime`` column names, in the order of their codes (0 …) and of the
+#: figures' legends (docs/model.md "Regimes"; ``fastbp.regimes`` assigns them).
+REGIMES = ("monotone", "bumpy", "catapult", "slow", "oscillating", "stuck", "diverged")
 SIGNIFICANT = 1e-6
 STALL = 1e-6
 MAP_CAP = 1e6

@@ -42,7 +42,7 @@ class RegimeShares:
 
 
 def regime_shares(dataset, filesystem=None, partial=False):
-    from fastbp.regimes import REGIMES
+    from fastbp.conventions import REGIMES
 
     data, _path, metadata, report = open_for_reading(dataset, ("lr", "regime"), filesystem, partial)
     spec = _spec(metadata)
@@ -53,7 +53,7 @@ def regime_shares(dataset, filesystem=None, partial=False):
         codes = _codes(batch.column("regime"), REGIMES)
         np.add.at(counts, (at, codes), 1)
     n = int(counts.sum())
-    note = f"{spec.n_inits:,} runs per rate, {spec.steps:,} steps"
+    note = f"{spec.steps:,} steps"
     partial_note = _runs_note(report, n)
     return RegimeShares(
         lrs, counts, course_threshold(spec), f"{note}; {partial_note}" if partial_note else note

@@ -23,14 +23,13 @@ import textwrap
 
 import numpy as np
 
+from fastbp.conventions import REGIMES  # the column order of regimes_figure's counts
 from fastbp.errors import SpecError, integer
 
 DPI = 110  # as fastbp.plots.DPI
 _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#999999")
 _E_SYMBOL = "$E_\\mathrm{total}$"
 
-#: Each run's regime, in the column order of ``regimes_figure``'s counts.
-REGIMES = ("monotone", "bumpy", "catapult", "slow", "oscillating", "stuck", "diverged")
 #: Okabe–Ito colours (colour-blind safe): reached the tolerance in greens/blues, did not in the rest.
 REGIME_COLORS = dict(
     zip(REGIMES, ("#009E73", "#56B4E9", "#0072B2", "#F0E442", "#CC79A7", "#999999", "#D55E00"))

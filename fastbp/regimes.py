@@ -7,10 +7,7 @@ Every definition reads the whole curve E_0 … E_N (N = steps), every step, not 
 
 import numpy as np
 
-from fastbp.conventions import FINAL_WINDOW, MAP_CAP, STALL
-
-#: The regimes, in the order of their codes (0 …) and of the figures' legends.
-REGIMES = ("monotone", "bumpy", "catapult", "slow", "oscillating", "stuck", "diverged")
+from fastbp.conventions import FINAL_WINDOW, MAP_CAP, REGIMES, STALL
 
 
 def final_window(steps):
