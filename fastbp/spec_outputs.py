@@ -11,9 +11,17 @@ A spec without them keeps its canonical form (and so its datasets and their fing
 
 import dataclasses
 
-from fastbp.columns import spec_columns
+from fastbp.columns import COLUMNS, spec_columns
 from fastbp.conventions import n_recorded
 from fastbp.errors import SpecError, integer
+
+#: The spec key that brings each optional column family.
+_NEEDS = {
+    "biases": "network.biases",
+    "trained": "network.train_biases = true",
+    "diagnostics": "diagnostics = true",
+    "stability": "stability_every",
+}
 
 
 def parse(data, spec, max_points):
@@ -50,7 +58,9 @@ def parse(data, spec, max_points):
         )
     for k, name in enumerate(wanted):
         if name not in possible:
-            raise SpecError(f"columns[{k}]", name, "a column of this sweep: " + ", ".join(possible))
+            needs = next((_NEEDS[c.when] for c in COLUMNS if c.name == name), None)
+            hint = f" ({name} needs {needs})" if needs else ""
+            raise SpecError(f"columns[{k}]", name, f"a column of this sweep{hint}: " + ", ".join(possible))
     kept = tuple(name for name in possible if name == "run" or name in wanted)
     if kept == tuple(possible):  # every column: the default, the same spec as without the key
         return spec
