@@ -321,7 +321,7 @@ def run_shard(shard, spec_dict, location, filesystem, threads_by_host, versions)
     mine = current_versions()
     if mine != versions:
         raise RuntimeError(f"this worker has versions {mine}, the sweep was started with {versions}")
-    if dataset.manifest.get("kernel_source") != storage.kernel_source_stamp():
+    if dataset.manifest.get("kernel_source") != storage.kernel_source_stamp(reparse_spec(spec_dict)):
         raise RuntimeError(
             "this worker's fastbp kernel sources differ from the ones that created the "
             "dataset (same version string, other code): install the same fastbp everywhere"
