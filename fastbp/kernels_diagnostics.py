@@ -5,8 +5,8 @@ without recording the curve.
 ``kernels_general``'s kernel calls these once a step when a sweep has ``diagnostics = true``,
 on a block's own buffers (``diag``: VALUE_ROWS rows of BLOCK lanes in the run's dtype;
 ``counts``: COUNT_ROWS rows of int32). Most steps take ``note`` inside the step's last pass,
-where E_k and E_{k-1} are at hand (a separate pass measured ~10 % slower than none, most of it
-loads and stores); the first step, the first of each slice and the final window (``is_special``)
+where E_k, E_{k-1} and the running minimum are already in registers (a separate pass would load
+them again); the first step, the first of each slice and the final window (``is_special``)
 take ``block_note_special`` after the step, which does the same and the rest, with E_{k-1} kept
 in the PREV row. E_k is the step's E_total, at the weights after k updates (the final pass
 gives E_steps).
