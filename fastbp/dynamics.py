@@ -201,6 +201,7 @@ def trainability_map(dataset, filesystem=None, partial=False):
 def figures(dataset, filesystem, partial, stored, per_layer, kinds):
     """The figures of training dynamics the stored columns allow (docs/model.md "Regimes")."""
     from fastbp import plots_dynamics
+    from fastbp.inits import log_spaced
 
     figures = {}
     if "regimes" in kinds and {"lr", "regime"} <= stored and not per_layer:
@@ -220,16 +221,7 @@ def figures(dataset, filesystem, partial, stored, per_layer, kinds):
         if found is not None:
             figures["trainability_map"] = plots_dynamics.trainability_map_figure(
                 found.values, found.x, found.y, x_label=found.x_label, y_label=found.y_label,
-                x_log=_log_spaced(found.x), y_log=_log_spaced(found.y), steps=found.steps, n_runs=found.n_runs,
+                x_log=log_spaced(found.x), y_log=log_spaced(found.y), steps=found.steps, n_runs=found.n_runs,
                 title_note=found.note,
             )  # fmt: skip
     return figures
-
-
-def _log_spaced(values):
-    """Whether an axis is log-spaced (positive, a constant ratio): then it is drawn on log scale."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < 3 or values[0] <= 0:
-        return False
-    steps = np.diff(np.log(values))
-    return bool(np.allclose(steps, steps[0], rtol=1e-6))

@@ -179,6 +179,16 @@ def axis_values(axis):
     return np.logspace(a, b, axis["num"]) if space == "logspace" else np.linspace(a, b, axis["num"])
 
 
+def log_spaced(values):
+    """Whether axis values (ascending) are log-spaced: positive, a constant ratio (then a figure
+    draws the axis on a log scale)."""
+    return (
+        len(values) > 2
+        and values[0] > 0
+        and bool(np.allclose(np.diff(np.log(values)), math.log(values[1] / values[0])))
+    )
+
+
 def _target(axis):
     return next((key, axis[key]) for key in ("weight", "bias", "offset") if key in axis)
 

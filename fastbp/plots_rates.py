@@ -6,10 +6,9 @@ reached the tolerance (right), with the hidden layer's rate across and the outpu
 log axes where the rates are log-spaced. Read from the dataset alone, in record batches.
 """
 
-import math
-
 import numpy as np
 
+from fastbp.inits import log_spaced
 from fastbp.reading import batches, open_for_reading
 
 NEEDED = ("lr_hidden", "lr_output", "final_loss", "first_step_below_tol")
@@ -68,14 +67,6 @@ def summarise_pairs(dataset, filesystem=None, partial=False):
     )
 
 
-def _log_spaced(values):
-    return (
-        len(values) > 2
-        and values[0] > 0
-        and np.allclose(np.diff(np.log(values)), math.log(values[1] / values[0]))
-    )
-
-
 def _edges(values, log):
     if len(values) == 1:
         return (
@@ -95,7 +86,7 @@ def rates_figure(pairs):
 
     fig = Figure(figsize=(11.0, 4.8), dpi=110, layout="constrained")
     ax_loss, ax_hit = fig.subplots(1, 2)
-    xlog, ylog = _log_spaced(pairs.hidden), _log_spaced(pairs.output)
+    xlog, ylog = log_spaced(pairs.hidden), log_spaced(pairs.output)
     x, y = _edges(pairs.hidden, xlog), _edges(pairs.output, ylog)
     finite = pairs.median[np.isfinite(pairs.median) & (pairs.median > 0)]
     norm = LogNorm(finite.min(), finite.max()) if finite.size and finite.max() > finite.min() else None
