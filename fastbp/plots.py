@@ -9,7 +9,9 @@ Figures (``{lr:g}`` names the learning rate, e.g. ``loss_lr_0.5.png``, ``loss_lr
   (when the sweep has a ``course`` block) and, for every other ``[[init]]`` block, the median
   and the 10–90 % band over its runs.
 - ``loss_course``: the course initialisation's curves at every learning rate on one axes (the
-  exercise's own figure); only when the sweep has a ``course`` block.
+  exercise's own figure); only when the sweep has a ``course`` block. Above ``LEGEND_RATES``
+  rates a colour bar names them; above ``MAX_RATE_FIGURES`` no per-rate figure is drawn, this
+  one draws that many rates, and the titles and a logged note say so.
 - ``overview``: final loss against learning rate (median and 10–90 % band per ``[[init]]``
   block; the course run as a line), and the fraction of runs that reached the tolerance:
   ``first_step_below_tol`` is not null, i.e. E_total < tolerance at some step 0 … steps (every
@@ -25,12 +27,14 @@ Headless: figures are ``matplotlib.figure.Figure`` objects saved through their o
 pyplot state is untouched.
 """
 
+import logging
 import math
 import os
 
 import numpy as np
 
 from fastbp.errors import SpecError
+from fastbp.plots_rates import evenly_spaced, file_stems, rate_axis, rate_colours, rate_text
 from fastbp.stats import summarise
 
 FORMATS = ("png", "svg", "pdf")
@@ -43,18 +47,9 @@ _E_LABEL = _E_SYMBOL + " = ½Σ(t − a)²"
 _BAND_LABEL = "median (line), 10–90 % of runs (band)"
 _BAND_LABEL_BINNED = "≈ median, 10–90 % band (binned quantiles)"
 _LABEL_BOX = dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85)
-
-
-def _lr_text(lr):
-    return f"{lr:g}"
-
-
-def file_stems(lrs):
-    """Figure name per learning rate: ``loss_lr_{lr:g}``, or ``repr`` if ``:g`` would collide."""
-    names = [_lr_text(lr) for lr in lrs]
-    if len(set(names)) < len(names):
-        names = [repr(float(lr)) for lr in lrs]
-    return {float(lr): f"loss_lr_{name}" for lr, name in zip(lrs, names)}
+#: The ``course`` init block's runs, named for a reader who has not read the spec.
+_COURSE_LABEL = "the exercise's initial weights"
+_LOG = logging.getLogger("fastbp.plots")  # notes on what was left out; on stderr unless configured
 
 
 def _clip(values, floor):
@@ -147,13 +142,18 @@ def _visible_length(text):
     return len(re.sub(r"[$^_{}]", "", text))
 
 
-def _legend(fig, handles, labels, ncols=None):
+def _legend(fig, handles, labels, max_cols=2):
+    """Below the axes, in as many columns (up to ``max_cols``) as the figure's width holds."""
     from matplotlib.legend_handler import HandlerTuple
 
-    if ncols is None:  # two columns when they fit the figure's width
-        width_chars = fig.get_figwidth() * 72 / (0.6 * 9) - 8
-        ncols = 2 if len(labels) > 2 and 2 * max(_visible_length(t) for t in labels) <= width_chars else 1
-
+    width = fig.get_figwidth() * 72 / (0.6 * 9) - 4  # 9-point characters across the figure
+    size = [_visible_length(t) + 6 for t in labels]  # with a handle and the gap between columns
+    ncols = 1
+    for n in range(2, min(max_cols, len(labels) // 2 + 1) + 1):  # entries fill column by column
+        rows = -(-len(labels) // n)
+        if sum(max(size[k : k + rows]) for k in range(0, len(labels), rows)) <= width:
+            ncols = n
+    tuples = {tuple: HandlerTuple(ndivide=1)}
     fig.legend(
         handles,
         labels,
@@ -161,12 +161,8 @@ def _legend(fig, handles, labels, ncols=None):
         ncols=ncols,
         frameon=False,
         fontsize=9,
-        handler_map={tuple: HandlerTuple(ndivide=1)},
+        handler_map=tuples,
     )
-
-
-def _count(n):
-    return f"{n:,}"
 
 
 def lr_figure(summary, lr):
@@ -189,7 +185,7 @@ def lr_figure(summary, lr):
         overflow = int(summary.final[block].overflow[list(summary.lrs).index(lr)])
         extra = f", {overflow:,} overflowed" if overflow else ""
         handles.append((Patch(color=color, alpha=0.22, linewidth=0), ax.lines[-1]))
-        labels.append(f"{family.label}, n = {_count(band.n)}{extra}")
+        labels.append(f"{family.label}, n = {band.n:,}{extra}")
         plotted += [low, median, high]
         binned = binned or not band.exact
     if plotted:
@@ -199,10 +195,10 @@ def lr_figure(summary, lr):
         y = _clip(summary.course[lr], summary.floor)
         ax.plot(x, y, color=_COURSE_COLOR, linewidth=2.0, marker=marker, gid="course", zorder=5)
         handles.insert(0, ax.lines[-1])
-        labels.insert(0, "course weights (SPEC)")
+        labels.insert(0, _COURSE_LABEL)
         plotted.append(y)
     _finish_curve_axes(ax, summary, x, plotted, handles, labels)
-    ax.set_title(f"Loss curves at learning rate {_lr_text(lr)}\n{_subtitle(summary)}", fontsize=11)
+    ax.set_title(f"Loss curves at learning rate {rate_text(lr)}\n{_subtitle(summary)}", fontsize=11)
     _legend(fig, handles, labels)
     return fig
 
@@ -222,47 +218,51 @@ def _finish_curve_axes(ax, summary, x, plotted, handles, labels):
     """Scale, tolerance line, zero floor and labels shared by the loss-against-step figures."""
     log = _scale(ax, plotted + [np.array([summary.tolerance])], summary.floor)
     _tolerance_and_floor(ax, summary, plotted, log, handles, labels)
-    ax.set_xlim(x[0], x[-1] if x[-1] > x[0] else x[0] + 1)
+    ax.set_xlim(*((x[0], x[-1]) if len(x) > 1 else (0, max(1, x[0]) * 1.02)))
     ax.set_xlabel("step")
     ax.set_ylabel(_E_LABEL + (" (log scale)" if log else ""))
+    if len(x) == 1:  # one point a run: say so, not an empty-looking axes
+        text = (
+            f"No loss curves: this dataset keeps E_total at step {int(x[0]):,} only (record_every = 0).\n"
+            "The points are the final losses; overview compares them across learning rates.\n"
+            "Sweep with record_every ≥ 1 to draw the curves."
+        )
+        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, gid="no-curves")
 
 
 def course_figure(summary):
-    """The course initialisation's E_total against step at every learning rate (or None)."""
+    """The course initialisation's E_total against step at every learning rate (or None): a
+    legend names up to ``LEGEND_RATES`` rates, a colour bar more; at most ``MAX_RATE_FIGURES``
+    lines, evenly spaced, and the title says when some rates are left out."""
     if not summary.course:
         return None
-    from matplotlib import colormaps
-
     x = summary.steps
     fig = _new_figure((7.0, 4.9))
     ax = fig.add_subplot()
     _style(ax)
-    lrs = [lr for lr in summary.lrs if float(lr) in summary.course]
-    if len(lrs) > MAX_RATE_FIGURES:  # a readable number of lines, evenly spaced, first and last kept
-        lrs = [
-            lrs[k] for k in np.unique(np.round(np.linspace(0, len(lrs) - 1, MAX_RATE_FIGURES)).astype(int))
-        ]
-    cmap = colormaps["viridis"]
+    every = [lr for lr in summary.lrs if float(lr) in summary.course]
+    lrs = evenly_spaced(every, MAX_RATE_FIGURES)
+    colours, bar = rate_colours(fig, ax, lrs)
     handles, labels, plotted = [], [], []
-    for k, lr in enumerate(lrs):
+    for lr, colour in zip(lrs, colours):
         y = _clip(summary.course[float(lr)], summary.floor)
-        color = cmap(0.9 * k / max(1, len(lrs) - 1))
-        ax.plot(
-            x, y, color=color, linewidth=1.8, marker="o" if len(x) < 3 else None, gid=f"course:{_lr_text(lr)}"
-        )
-        handles.append(ax.lines[-1])
-        labels.append(f"lr = {_lr_text(lr)}")
+        marker = "o" if len(x) < 3 else None
+        ax.plot(x, y, color=colour, linewidth=1.8, marker=marker, gid=f"course:{rate_text(lr)}")
+        if not bar:
+            handles.append(ax.lines[-1])
+            labels.append(f"lr = {rate_text(lr)}")
         plotted.append(y)
     _finish_curve_axes(ax, summary, x, plotted, handles, labels)
-    ax.set_title(f"Course weights: loss curves at every learning rate\n{_subtitle(summary)}", fontsize=11)
-    _legend(fig, handles, labels, ncols=min(4, len(labels)))
+    shown = "every learning rate" if len(lrs) == len(every) else f"{len(lrs)} of the {len(every)} rates"
+    ax.set_title(f"The exercise's initial weights: loss curves at {shown}\n{_subtitle(summary)}", fontsize=11)
+    _legend(fig, handles, labels, max_cols=4)
     return fig
 
 
 def overview_figure(summary):
     """Final loss against lr (median, 10–90 % band) and the fraction that reached the tolerance."""
     from matplotlib.patches import Patch
-    from matplotlib.ticker import NullLocator, PercentFormatter
+    from matplotlib.ticker import PercentFormatter
 
     lrs = summary.lrs
     fig = _new_figure((11.0, 4.8))
@@ -282,7 +282,7 @@ def overview_figure(summary):
             ax_loss.plot(x, median, gid=f"final:{family.block}", **style)
             ax_hit.plot(x, fraction, gid=f"reached:{family.block}", **style)
             handles.append(ax_loss.lines[-1])
-            labels.append("course weights (one run per lr)")
+            labels.append(f"{_COURSE_LABEL} (one run per lr)")
             plotted.append(median)
             continue
         color = colors[family.block]
@@ -297,9 +297,8 @@ def overview_figure(summary):
             for lr, value in zip(x, fraction):
                 if 0 < value < 0.1 or 0.9 < value < 1:
                     near_zero = bool(value < 0.5)
-                    k = stacked[lr, near_zero] = (
-                        stacked.get((lr, near_zero), -1) + 1
-                    )  # stack labels at one lr
+                    # stacked labels at one lr
+                    k = stacked[lr, near_zero] = stacked.get((lr, near_zero), -1) + 1
                     ax_hit.annotate(
                         f"{100 * value:.3g}%",
                         (lr, 0.0 if near_zero else 1.0),
@@ -312,9 +311,9 @@ def overview_figure(summary):
                         bbox=_LABEL_BOX,
                     )
         runs = stats.final.n[have]
-        n_text = _count(int(runs[0]))
+        n_text = f"{int(runs[0]):,}"
         if (runs != runs[0]).any():
-            n_text = f"{_count(int(runs.min()))}–{_count(int(runs.max()))}"
+            n_text = f"{int(runs.min()):,}–{int(runs.max()):,}"
         handles.append((Patch(color=color, alpha=0.22, linewidth=0), ax_loss.lines[-1]))
         labels.append(f"{family.label}, n = {n_text} per lr")
         plotted += [low, median, high]
@@ -322,12 +321,7 @@ def overview_figure(summary):
         n_band += 1
     for ax in (ax_loss, ax_hit):
         _style(ax)
-        if len(lrs) > 1 and lrs[-1] / lrs[0] >= 10:
-            ax.set_xscale("log")
-        if len(lrs) <= 12:
-            ax.set_xticks(lrs, [_lr_text(lr) for lr in lrs])
-            ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel("learning rate")
+        rate_axis(ax, lrs)
     log = _scale(ax_loss, plotted + [np.array([summary.tolerance])], summary.floor)
     if n_band:
         handles.append(_band_handle())
@@ -340,8 +334,11 @@ def overview_figure(summary):
     ax_hit.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax_hit.set_ylabel(f"runs with {_E_SYMBOL} < {summary.tolerance:g} at some step")
     ax_hit.set_title(f"Reached the tolerance by step {steps:,}", fontsize=11)
-    fig.suptitle(f"Learning-rate overview ({_subtitle(summary)})", fontsize=12)
-    _legend(fig, handles, labels, ncols=2)
+    left_out = ""
+    if len(lrs) > MAX_RATE_FIGURES:
+        left_out = f"\n{len(lrs)} rates: no figure per rate (at most {MAX_RATE_FIGURES}); every rate is here"
+    fig.suptitle(f"Learning-rate overview ({_subtitle(summary)}){left_out}", fontsize=12)
+    _legend(fig, handles, labels)
     return fig
 
 
@@ -357,6 +354,11 @@ def make_figures(summary):
     stems = file_stems(summary.lrs)
     for lr in summary.lrs if len(summary.lrs) <= MAX_RATE_FIGURES else ():
         figures[stems[float(lr)]] = lr_figure(summary, lr)
+    if len(summary.lrs) > MAX_RATE_FIGURES:
+        _LOG.warning(
+            f"fastbp plot: {len(summary.lrs)} learning rates: no loss_lr_* figure per rate (at most "
+            f"{MAX_RATE_FIGURES}); the overview shows every rate, loss_course {MAX_RATE_FIGURES} of them"
+        )
     course = course_figure(summary)
     if course is not None:
         figures["loss_course"] = course

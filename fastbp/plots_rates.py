@@ -4,6 +4,9 @@ A per-layer sweep can hold thousands of rate pairs; ``fastbp plot`` then draws `
 for each pair, the median final loss over its runs (left) and the share of its runs that
 reached the tolerance (right), with the hidden layer's rate across and the output layer's up,
 log axes where the rates are log-spaced. Read from the dataset alone, in record batches.
+
+Also the learning-rate axes and colours of the loss figures (``fastbp.plots``): readable rate
+ticks, a legend or a colour bar for the rates, the rates drawn when there are too many.
 """
 
 import numpy as np
@@ -114,3 +117,80 @@ def rates_figure(pairs):
         fontsize=12,
     )
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-rate axes and colours of the loss figures (``fastbp.plots``)
+
+#: More rates than this on one axes: a colour bar says which line is which, not a legend.
+LEGEND_RATES = 8
+
+
+def rate_text(lr):
+    return f"{lr:g}"
+
+
+def file_stems(lrs):
+    """Figure name per learning rate: ``loss_lr_{lr:g}``, or ``repr`` if ``:g`` would collide."""
+    names = [rate_text(lr) for lr in lrs]
+    if len(set(names)) < len(names):
+        names = [repr(float(lr)) for lr in lrs]
+    return {float(lr): f"loss_lr_{name}" for lr, name in zip(lrs, names)}
+
+
+def evenly_spaced(lrs, n):
+    """At most ``n`` of ``lrs``, evenly spaced by index, the first and the last kept."""
+    if len(lrs) <= n:
+        return list(lrs)
+    return [lrs[k] for k in np.unique(np.round(np.linspace(0, len(lrs) - 1, n)).astype(int))]
+
+
+def _is_log(lrs):
+    return len(lrs) > 1 and lrs[0] > 0 and lrs[-1] / lrs[0] >= 10
+
+
+def rate_axis(ax, lrs, fontsize=10.0):
+    """A learning-rate x axis: log when the rates span a decade or more; a label at every rate
+    while the labels fit side by side (turned 45° when they do not), else matplotlib's ticks."""
+    from matplotlib.ticker import NullLocator
+
+    log = _is_log(lrs)
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    if len(lrs) > 12:
+        return
+    labels = [f"{lr:.3g}" for lr in lrs]
+    # Where each rate lands (points from the left, inside matplotlib's 5 % margins), and the
+    # room its label needs (0.6 em a character, half an em apart).
+    at = np.log(lrs) if log else np.asarray(lrs, dtype=np.float64)
+    width = ax.figure.get_figwidth() * 72 * ax.get_position().width * 0.9
+    at = (at - at[0]) / (at[-1] - at[0]) * width if len(lrs) > 1 else np.zeros(1)
+    need = np.array([0.6 * fontsize * len(t) for t in labels])
+    gaps = np.diff(at)
+    turned = bool((gaps < (need[1:] + need[:-1]) / 2 + 0.5 * fontsize).any())
+    if turned and (gaps < 1.6 * fontsize).any():
+        return  # too crowded even turned: matplotlib's own ticks
+    ax.set_xticks(lrs, labels)
+    ax.xaxis.set_minor_locator(NullLocator())
+    if turned:
+        ax.tick_params(axis="x", labelrotation=45)
+        for label in ax.get_xticklabels():
+            label.set(ha="right", rotation_mode="anchor")
+
+
+def rate_colours(fig, ax, lrs):
+    """A colour per rate: by index along viridis for a legend (up to ``LEGEND_RATES`` rates), else
+    by value, with a colour bar of the rates beside ``ax``. Returns (colours, colour bar drawn)."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, LogNorm, Normalize
+
+    viridis = colormaps["viridis"]
+    if len(lrs) <= LEGEND_RATES:
+        return [viridis(0.9 * k / max(1, len(lrs) - 1)) for k in range(len(lrs))], False
+    cmap = ListedColormap(viridis(np.linspace(0, 0.9, 256)))  # no pale yellow on white
+    norm = (LogNorm if _is_log(lrs) else Normalize)(lrs[0], lrs[-1])
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02)
+    bar.set_label("learning rate (line colour)")
+    return [cmap(norm(lr)) for lr in lrs], True

@@ -1,4 +1,8 @@
-"""A progress bar on stderr: runs done, run-steps per second, time left. No dependencies.
+"""A progress bar on stderr: share of the work done, runs done, run-steps per second, time left.
+No dependencies.
+
+The runs of a shard advance together and all finish at its end, so inside a shard the bar and
+its percentage move while "runs done" does not: the line says how many runs are at which step.
 
 On a terminal it redraws one line; in a log (not a TTY) it prints a line at most every
 ``LOG_EVERY`` seconds and a last one at the end, so CI logs stay short.
@@ -30,6 +34,7 @@ class Progress:
         self.done_before = sum(self._runs(dataset, s) for s in dataset.finished_shards())
         self.done = self.done_before
         self.current = 0  # run-steps done inside the shard being computed
+        self.running = self.running_step = 0  # its runs, and the step they have reached
         self.dataset = dataset
         self.started = time.perf_counter()
         self.last_print = 0.0
@@ -47,13 +52,14 @@ class Progress:
     def shard_done(self, shard):
         with self.lock:
             self.done += self._runs(self.dataset, shard)
-            self.current = 0
+            self.current = self.running = self.running_step = 0
             self.draw()
 
     def inside_shard(self, runs, steps_done):
         """The shard being computed has advanced ``runs`` runs by ``steps_done`` steps."""
         with self.lock:
             self.current = runs * steps_done
+            self.running, self.running_step = runs, steps_done
             self.draw()
 
     def line(self):
@@ -65,9 +71,10 @@ class Progress:
         filled = min(_WIDTH, int(_WIDTH * fraction))
         bar = "#" * filled + "-" * (_WIDTH - filled)
         eta = duration(left) if left == left else "?"
+        running = f", {self.running:,} at step {self.running_step:,}/{self.steps:,}" if self.running else ""
         return (
-            f"[{bar}] {self.done:,}/{self.total:,} runs · {rate / 1e6:,.1f} M run-steps/s · "
-            f"{duration(elapsed)} elapsed · {eta} left"
+            f"[{bar}] {int(100 * min(1.0, fraction)):3d} % · {self.done:,}/{self.total:,} runs done{running} · "
+            f"{rate / 1e6:,.1f} M run-steps/s · {duration(elapsed)} elapsed · {eta} left"
         )
 
     def draw(self, force=False):

@@ -156,9 +156,11 @@ def operation_costs(dtype, reps=20_000):
     }
 
 
-def kernel_ns_per_run_step(dtype, threads, n_init=256, steps=1_000):
-    """Wall time of fastbp.kernels.train per run-step on `threads` threads: bench.py's W1 shape
-    (64 lrs) with fewer inits and steps, warm, best of 3."""
+def kernel_ns_per_run_step(dtype, threads, n_init=2_048, steps=2_000):
+    """Wall time of fastbp.kernels.train per run-step on `threads` threads: bench.py's W1 runs
+    (64 lrs x 2,048 inits) over 2,000 of its 5,000 steps, warm, best of 3. A call must last well
+    beyond the first slice and the threads' start (W1/8 × 1,000 steps lasted ~16 ms, too short to
+    keep two threads busy: float32 then read 42 % of the bound where bench.py's W1 reads ~994 M)."""
     problem = make_problem(n_init=n_init, steps=steps, dtype=dtype)
     _result, seconds, _threads = time_kernel(problem, threads, repeat=3)
     return seconds / problem.run_steps * 1e9

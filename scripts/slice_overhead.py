@@ -2,7 +2,7 @@
 """What slicing the training kernel costs: this tree's ``kernels.train`` against another one.
 
 ``kernels.train`` returns to Python between slices of steps (prompt Ctrl-C, live progress).
-This times it, warm and in-process, on a W1-shaped problem (bench.py's ``make_problem``:
+This times it, warm and in-process, on a W1-shaped problem (benchkit's ``make_problem``:
 64 lrs x 2,048 inits, float64, record_every 0) against either
 
   --against REV     the kernel of git revision REV (default HEAD), loaded from
@@ -32,18 +32,15 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run as a script, Python puts scripts/ (this file's folder, holding benchkit/) first on sys.path,
+# and fastbp is the installed (editable) package: no path to add.
+import numba
 import numpy as np
+from benchkit.problem import make_problem
 
-SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
-for p in (str(SCRIPTS), str(ROOT)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+from fastbp import kernels
 
-import numba  # noqa: E402
-from peers import make_problem  # noqa: E402
-
-from fastbp import kernels  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def kernels_at(rev: str):

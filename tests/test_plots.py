@@ -261,7 +261,13 @@ def test_labels_for_a_report(summary):
     assert "½Σ(t − a)²" in ax.get_ylabel()
     assert "learning rate 0.5" in ax.get_title()
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert any("course" in t for t in texts) and any("median" in t and "10–90 %" in t for t in texts)
+    assert (
+        texts[0] == "the exercise's initial weights"
+    )  # not "course weights (SPEC)": a name the reader never met
+    assert any("median" in t and "10–90 %" in t for t in texts)
+    overview = [t.get_text() for t in plots.overview_figure(summary).legends[0].get_texts()]
+    assert overview[0] == "the exercise's initial weights (one run per lr)"
+    assert not any("SPEC" in t or "course weights" in t for t in texts + overview)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,3 +393,92 @@ def test_refuses_an_out_that_is_not_a_path(dataset, out):
     with pytest.raises(SpecError) as excinfo:
         plots.plot_dataset(dataset, out)
     refused(excinfo, "out")
+
+
+# ---------------------------------------------------------------------------------------------
+# Edges a new user met (issue 21): many rates, 8 log-spaced rates, no recorded curves, names
+
+
+def drawn(fig):
+    """The figure laid out and drawn headless; its renderer, for the extents of what it shows."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def small_sweep(tmp_path_factory, name, **changes):
+    out = tmp_path_factory.mktemp("plots") / name
+    spec = dict(SPEC, steps=20, record_every=1, shard_size=64)
+    spec["init"] = [{"kind": "course"}, {"kind": "uniform", "low": -1.0, "high": 1.0, "count": 4}]
+    fastbp.sweep(dict(spec, **changes), out=out, progress=False)
+    return stats.summarise(out)
+
+
+@pytest.fixture(scope="module")
+def thirty_rates(tmp_path_factory):
+    return small_sweep(tmp_path_factory, "thirty", lr=[float(v) for v in np.logspace(-2, 2, 30)])
+
+
+def test_above_24_rates_the_figures_and_the_log_say_what_was_left_out(thirty_rates, caplog):
+    with caplog.at_level("WARNING", logger="fastbp.plots"):
+        figures = plots.make_figures(thirty_rates)
+    assert sorted(figures) == ["loss_course", "overview"]  # no loss_lr_* figure
+    note = " ".join(r.getMessage() for r in caplog.records)
+    assert "30 learning rates" in note and "no loss_lr_* figure" in note and "24" in note
+    assert "30 rates: no figure per rate" in figures["overview"]._suptitle.get_text()
+    course = figures["loss_course"]
+    assert "24 of the 30 rates" in course.axes[0].get_title()
+    lines = [ln for ln in course.axes[0].get_lines() if str(ln.get_gid()).startswith("course:")]
+    assert len(lines) == 24 and lines[0].get_gid() == "course:0.01" and lines[-1].get_gid() == "course:100"
+
+
+@pytest.mark.parametrize("stem", ["loss_course", "overview"])
+def test_legends_and_colour_bars_fit_inside_the_figure(thirty_rates, stem):
+    fig = plots.make_figures(thirty_rates)[stem]
+    renderer = drawn(fig)
+    box = fig.bbox
+    for artist in fig.legends + fig.axes:
+        extent = artist.get_window_extent(renderer)
+        assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, (stem, artist, extent, box)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    if stem == "loss_course":  # 24 lines: a colour bar of the rates, not 24 legend entries
+        assert len(fig.axes) == 2 and "learning rate" in fig.axes[1].get_ylabel()
+        assert not any(t.startswith("lr = ") for t in legend)
+
+
+def overlapping(labels, renderer):
+    boxes = [t.get_window_extent(renderer) for t in labels if t.get_visible() and t.get_text()]
+    return [(a, b) for k, a in enumerate(boxes) for b in boxes[k + 1 :] if a.overlaps(b)]
+
+
+def test_eight_log_spaced_rates_label_every_rate_without_overlap(tmp_path_factory):
+    rates = [float(v) for v in np.logspace(-3, 1, 8)]
+    fig = plots.overview_figure(small_sweep(tmp_path_factory, "eight", lr=rates))
+    renderer = drawn(fig)
+    for ax in fig.axes[:2]:
+        labels = ax.get_xticklabels()
+        assert [t.get_text() for t in labels] == [
+            "0.001",
+            "0.00373",
+            "0.0139",
+            "0.0518",
+            "0.193",
+            "0.72",
+            "2.68",
+            "10",
+        ]
+        np.testing.assert_allclose(ax.get_xticks(), rates)
+        assert not overlapping(labels, renderer)
+
+
+def test_a_dataset_without_recorded_curves_says_so(tmp_path_factory, summary):
+    final_only = small_sweep(tmp_path_factory, "final", lr=[0.1, 2.0], record_every=0)
+    assert list(final_only.steps) == [20]
+    for fig in (plots.lr_figure(final_only, 2.0), plots.course_figure(final_only)):
+        ax = fig.axes[0]
+        notes = [t.get_text() for t in ax.texts if t.get_gid() == "no-curves"]
+        assert len(notes) == 1 and "step 20 only" in notes[0] and "record_every" in notes[0]
+        assert ax.get_xlim()[0] == 0 and ax.get_xlim()[1] > 20  # the point inside, on a step axis from 0
+    assert not [t for t in plots.lr_figure(summary, 0.1).axes[0].texts if t.get_gid() == "no-curves"]
