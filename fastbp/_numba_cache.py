@@ -1,7 +1,7 @@
 """Numba's on-disk cache, keyed on every source file a kernel is built from.
 
 Numba keys a cached function on its own file only, but fastbp's kernels inline ``model.py``,
-``fastmath.py`` and the diagnostics' trackers, and freeze the constants of ``conventions.py``: an
+``fastmath.py`` and the diagnostics' trackers, and freeze the constants of ``compile_time.py``: an
 edit there would keep serving the old machine code. Importing this module (before any
 ``cache=True`` decoration) registers cache locators that add those files' hashes to the key of
 every function defined in the fastbp package. Functions elsewhere are
@@ -12,7 +12,7 @@ import hashlib
 import os
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_SHARED_SOURCES = ("fastmath.py", "model.py", "kernels_diagnostics.py", "conventions.py")
+_SHARED_SOURCES = ("fastmath.py", "model.py", "kernels_diagnostics.py", "compile_time.py")
 
 
 def _source_stamp(py_file):

@@ -79,14 +79,14 @@ COLUMNS = (
                 "monotone, bumpy, catapult, slow, oscillating, stuck or diverged (docs/model.md 'Regimes')",
             ),
         )
-    ),  # fmt: skip
+    ),
     Column(
         "stability",
         "curve64",
         "the stability number at the stability steps (metadata: stability_steps)",
         when="stability",
         since=3,
-    ),  # fmt: skip
+    ),
 )
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 

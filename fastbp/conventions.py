@@ -1,5 +1,6 @@
-"""The model's conventions (docs/model.md): the course's values, the step table's columns, the
-steps a loss curve records. Plain Python: importing this module loads nothing.
+"""The model's conventions (docs/model.md): the course's values, the default tolerance, and the
+names that are only shown (the regimes' labels, the step table's columns). Plain Python:
+importing this module loads nothing. What the compiled kernels freeze is in ``compile_time``.
 """
 
 #: docs/model.md "The default scenario": the course's inputs, targets and initial weights.
@@ -13,16 +14,9 @@ DTYPES = ("float64", "float32")
 #: E_total below this counts as reached (``first_step_below_tol``), unless a spec says otherwise.
 DEFAULT_TOLERANCE = 1e-4
 
-#: docs/model.md "Regimes", "The trainability map": the final window (the published map's last
-#: 20 values); a change of E in it counts when larger than SIGNIFICANT of E; a run falling by less
-#: than STALL of E per step over it is on a plateau; v = E_k / E_0 is capped at MAP_CAP.
-FINAL_WINDOW = 20
 #: The regimes a run's ``regime`` column names, in the order of their codes (0 …) and of the
 #: figures' legends (docs/model.md "Regimes"; ``fastbp.regimes`` assigns them).
 REGIMES = ("monotone", "bumpy", "catapult", "slow", "oscillating", "stuck", "diverged")
-SIGNIFICANT = 1e-6
-STALL = 1e-6
-MAP_CAP = 1e6
 
 #: docs/model.md "The step table": its 31 columns, in order.
 TABLE_COLUMNS = (
@@ -44,23 +38,3 @@ def table_columns(biases=False, train_biases=False):
         + (BIAS_COLUMNS if biases else ())
         + (BIAS_GRADIENT_COLUMNS if biases and train_biases else ())
     )
-
-
-def n_recorded(steps, record_every):
-    """How many E_total values a run's loss curve keeps (the length of ``recorded_steps``)."""
-    if record_every == 0:
-        return 1
-    return steps // record_every + 1 + (steps % record_every != 0)
-
-
-def recorded_steps(steps, record_every):
-    """Steps whose E_total a run's loss curve keeps: 0, k, 2k, … and always ``steps``
-    (docs/model.md "The loss curve"); ``record_every == 0`` keeps the final step only."""
-    import numpy as np
-
-    if record_every == 0:
-        return np.array([steps], dtype=np.int64)
-    kept = np.arange(0, steps + 1, record_every, dtype=np.int64)
-    if kept[-1] != steps:
-        kept = np.append(kept, np.int64(steps))
-    return kept

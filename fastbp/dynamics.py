@@ -79,8 +79,10 @@ def course_threshold(spec):
 
     if not any(block.kind == "course" for block in spec.inits):
         return None
-    H = sharpness.hessian(spec.inputs, spec.targets, np.array(COURSE_WEIGHTS)[:, None], spec.biases,
-                          spec.train_biases, spec.shared_biases)  # fmt: skip
+    weights = np.array(COURSE_WEIGHTS)[:, None]
+    H = sharpness.hessian(
+        spec.inputs, spec.targets, weights, spec.biases, spec.train_biases, spec.shared_biases
+    )
     top = float(sharpness.sharpness(H)[0])
     return 2.0 / top if top > 0 else None
 
@@ -219,9 +221,15 @@ def figures(dataset, filesystem, partial, stored, per_layer, kinds):
     if "trainability_map" in kinds and "trainability" in stored:
         found = trainability_map(dataset, filesystem, partial)
         if found is not None:
+            axes = dict(x_label=found.x_label, y_label=found.y_label)
+            axes.update(x_log=log_spaced(found.x), y_log=log_spaced(found.y))
             figures["trainability_map"] = plots_dynamics.trainability_map_figure(
-                found.values, found.x, found.y, x_label=found.x_label, y_label=found.y_label,
-                x_log=log_spaced(found.x), y_log=log_spaced(found.y), steps=found.steps, n_runs=found.n_runs,
+                found.values,
+                found.x,
+                found.y,
+                steps=found.steps,
+                n_runs=found.n_runs,
                 title_note=found.note,
-            )  # fmt: skip
+                **axes,
+            )
     return figures

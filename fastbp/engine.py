@@ -60,7 +60,7 @@ def sweep(
     if dry_run:
         done = storage.finished_without_writing(out, spec, filesystem, overwrite=overwrite)
         runs_done = sum(min(shard_size, spec.n_runs - s * shard_size) for s in done)
-        return plan.make_plan(spec, n_shards, shard_size, len(done), runs_done, threads)
+        return plan.make_plan(spec, n_shards, shard_size, len(done), runs_done, threads, _compiling)
     dataset = storage.open_dataset(
         out, spec, shard_size, overwrite=overwrite, filesystem=filesystem, wait=wait, on_wait=_waiting
     )
@@ -76,7 +76,9 @@ def _run(executor, spec, dataset, out, filesystem, progress, threads, address, c
     if progress:
         done = dataset.finished_shards()
         runs_done = sum(dataset.shard_runs(s)[1] - dataset.shard_runs(s)[0] for s in done)
-        the_plan = plan.make_plan(spec, dataset.n_shards, dataset.shard_size, len(done), runs_done, threads)
+        the_plan = plan.make_plan(
+            spec, dataset.n_shards, dataset.shard_size, len(done), runs_done, threads, _compiling
+        )
         _notify(the_plan.line())
     try:
         return executor.run(
@@ -98,6 +100,10 @@ def _waiting(holder):
     from fastbp.locking import describe
 
     _notify(f"fastbp: waiting for the dataset ({describe(holder)})")
+
+
+def _compiling(what):
+    _notify(f"fastbp: compiling {what}: first run only, up to a minute…")
 
 
 def _notify(line):

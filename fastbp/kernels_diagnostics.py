@@ -2,7 +2,7 @@
 "Regimes"): the numbers its regime and its trainability are read from, kept for every step
 without recording the curve.
 
-``kernels_general``'s kernel calls these once a step when a sweep has ``diagnostics = true``,
+The training kernel (``kernels_train``) calls these once a step when a sweep has ``diagnostics = true``,
 on a block's own buffers (``diag``: VALUE_ROWS rows of BLOCK lanes in the run's dtype;
 ``counts``: COUNT_ROWS rows of int32). Most steps take ``note`` inside the step's last pass,
 where E_k, E_{k-1} and the running minimum are already in registers (a separate pass would load
@@ -18,9 +18,7 @@ the cap: it counts as the cap, as the published map value asks (v = 1e6 when not
 import numpy as np
 from numba import njit
 
-from fastbp.conventions import FINAL_WINDOW, MAP_CAP, SIGNIFICANT
-
-BLOCK = 64
+from fastbp.compile_time import BLOCK, FINAL_WINDOW, MAP_CAP, SIGNIFICANT
 
 #: Value rows: E_{k-1}; E_0; the cap 1e6·E_0; the highest E so far; Σ min(E_k, cap);
 #: Σ 1 / min(E_k, cap); Σ min(E_k, cap) over the final window; E at the step before it.
@@ -112,41 +110,3 @@ def block_note_special(diag, counts, state, row_loss, row_min, k, steps, tol):
         for lane in range(BLOCK):
             j = np.uint64(lane)
             diag[_V[WINDOW_START] + j] = state[row_loss + j]
-
-
-# ---------------------------------------------------------------------------------------------
-# For kernels.train (plain Python)
-
-
-def results(runner, final_loss):
-    """``result.diagnostics``: the kernel's tracked values by name, and the final loss beside them."""
-    found = dict(zip(VALUE_NAMES, runner.diag))
-    found.update(zip(COUNT_NAMES, runner.diag_counts))
-    found["final_loss"] = final_loss
-    return found
-
-
-class StabilityPoints:
-    """The sharpness and stability number of every run at the steps asked: ``train``'s loop
-    stops a slice at each step of ``points`` and hands over the parameters there (``take``);
-    ``numbers(weights, trained biases or None)`` → (sharpness, stability) computes them."""
-
-    def __init__(self, points, n_runs, numbers):
-        self.points, self.numbers = points, numbers
-        self.sharpness = np.full((n_runs, len(points)), np.nan)
-        self.stability = np.full((n_runs, len(points)), np.nan)
-
-    def next_stop(self, s0, s1):
-        """The slice [s0, s1) cut at the first point after s0."""
-        later = self.points[self.points > s0]
-        return min(s1, int(later[0])) if len(later) else s1
-
-    def take(self, step, weights, biases):
-        columns = np.flatnonzero(self.points == step)
-        if len(columns):
-            sharpness, stability = self.numbers(weights, biases)
-            self.sharpness[:, columns] = sharpness[:, None]
-            self.stability[:, columns] = stability[:, None]
-
-    def arrays(self):
-        return self.points, self.sharpness, self.stability

@@ -26,7 +26,7 @@ steps:
 Why not Jacobi across runs: it needs ~5 sweeps of r(r − 1)/2 rotations with two sqrt and two
 divisions each (~150 long-latency operations a run for r = 6, against r − 1 here).
 
-Layout as kernels.py: blocks of ``BLOCK`` runs as structure of arrays (each matrix entry a row
+Layout as the training kernel's (``kernels_train``): blocks of ``BLOCK`` runs as structure of arrays (each matrix entry a row
 of lanes), one ``prange`` iteration per block, a short block padded by repeating its last run,
 unsigned row offsets, IEEE operations only (no fastmath). With per-layer rates the P^½ H P^½
 matrices are 64 more lanes of the same eigenvalue code. Every lane does the same operations, so
@@ -40,11 +40,10 @@ import numpy as np
 from numba import njit, prange
 
 from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
+from fastbp.compile_time import BLOCK
 from fastbp.errors import SpecError
-from fastbp.model import forward_biased
+from fastbp.model import forward_biased, hidden_error, output_delta, sigmoid_prime, sigmoid_second
 
-#: Runs per block (as kernels.BLOCK).
-BLOCK = 64
 #: Halvings of the bracket [max(0, max α), Gershgorin bound]: its width is at most ~3r after the
 #: scaling, max|eigenvalue| at least 1, so 50 leave under 1e-14 of it.
 N_BISECT = 50
@@ -71,7 +70,7 @@ _K = 25
 _FIRST_ROWS = _K + 36
 #: n trained parameters: (per-unit output parameters in K, r = the size of S).
 _SIZES = {8: (4, 6), 10: (6, 7), 12: (6, 8)}
-# Row offsets as unsigned integers (kernels.py: a signed index gets a negative-index check that
+# Row offsets as unsigned integers (kernels_train: a signed index gets a negative-index check that
 # hides the unit stride from LLVM).
 _ROW = tuple(np.uint64(row * BLOCK) for row in range(_FIRST_ROWS))
 
@@ -142,16 +141,16 @@ def _load(buf, i1, i2, t1, t2):
         _h1, a_h1, _h2, a_h2, _o1, a_o1, _o2, a_o2 = forward_biased(
             i1, i2, w1, w2, w3, w4, w5, w6, w7, w8, b_h1, b_h2, b_o1, b_o2
         )
-        # σ' = a(1 − a), σ'' = σ'(1 − 2a); δ_o = (a_o − t)σ'(o), γ_o = σ'(o)² + (a_o − t)σ''(o).
-        s_h1, s_h2 = a_h1 * (1.0 - a_h1), a_h2 * (1.0 - a_h2)
-        s_o1, s_o2 = a_o1 * (1.0 - a_o1), a_o2 * (1.0 - a_o2)
-        delta_o1, delta_o2 = (a_o1 - t1) * s_o1, (a_o2 - t2) * s_o2
-        gamma_o1 = s_o1 * s_o1 + (a_o1 - t1) * (s_o1 * (1.0 - 2.0 * a_o1))
-        gamma_o2 = s_o2 * s_o2 + (a_o2 - t2) * (s_o2 * (1.0 - 2.0 * a_o2))
-        dE_da_h1, dE_da_h2 = delta_o1 * w5 + delta_o2 * w7, delta_o1 * w6 + delta_o2 * w8
+        # δ_o = (a_o − t)σ'(o) and ∂E/∂a_h as backprop computes them; γ_o = σ'(o)² + (a_o − t)σ''(o).
+        s_h1, s_h2 = sigmoid_prime(a_h1), sigmoid_prime(a_h2)
+        s_o1, s_o2 = sigmoid_prime(a_o1), sigmoid_prime(a_o2)
+        delta_o1, delta_o2 = output_delta(a_o1, t1), output_delta(a_o2, t2)
+        gamma_o1 = s_o1 * s_o1 + (a_o1 - t1) * sigmoid_second(a_o1)
+        gamma_o2 = s_o2 * s_o2 + (a_o2 - t2) * sigmoid_second(a_o2)
+        dE_da_h1, dE_da_h2 = hidden_error(delta_o1, delta_o2, w5, w6, w7, w8)
         # K's hidden block A[j, j'] = ∂²E/∂h_j∂h_j' (docs/model.md).
-        A11 = s_h1 * s_h1 * (gamma_o1 * w5 * w5 + gamma_o2 * w7 * w7) + dE_da_h1 * (s_h1 * (1.0 - 2.0 * a_h1))
-        A22 = s_h2 * s_h2 * (gamma_o1 * w6 * w6 + gamma_o2 * w8 * w8) + dE_da_h2 * (s_h2 * (1.0 - 2.0 * a_h2))
+        A11 = s_h1 * s_h1 * (gamma_o1 * w5 * w5 + gamma_o2 * w7 * w7) + dE_da_h1 * sigmoid_second(a_h1)
+        A22 = s_h2 * s_h2 * (gamma_o1 * w6 * w6 + gamma_o2 * w8 * w8) + dE_da_h2 * sigmoid_second(a_h2)
         buf[_ROW[_K] + x], buf[_ROW[_K + 1] + x], buf[_ROW[_K + 2] + x] = (
             A11,
             s_h1 * s_h2 * (gamma_o1 * w5 * w6 + gamma_o2 * w7 * w8),

@@ -2,10 +2,10 @@
 
 ``step_table_rows`` streams the table in chunks, carrying the weights (and biases) from one
 chunk to the next; ``step_table_array`` is the whole table. Both are the package's API as
-``kernels.step_table_rows`` and ``kernels.step_table_array``. The bias-free single-rate table has
-its own kernel; biases or two rates use the general one (``cache=True``, compiled on first use,
-per dtype). Both call the same model.py functions as the training kernels, so a table's rows
-are the bits of a trained run's steps.
+``kernels.step_table_rows`` and ``kernels.step_table_array``. One kernel for every variant (the
+options are run-time flags: a table is one run, so they cost nothing worth a compile each;
+``cache=True``, compiled on first use, per dtype). It calls the same model.py functions as the
+training kernel, so a table's rows are the bits of a trained run's steps.
 """
 
 import numpy as np
@@ -15,78 +15,16 @@ from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and 
 from fastbp.conventions import table_columns
 from fastbp.fastmath import like
 from fastbp.model import (
-    backward,
     backward_with_deltas,
     bias_addend,
     bias_gradients,
-    forward,
     forward_biased,
     hidden_layer,
     loss,
     output_layer,
-    update,
     update_biases,
     update_per_layer,
 )
-
-
-@njit(error_model="numpy", cache=True)
-def _step_table_kernel(i1, i2, t1, t2, weights, lr, out):
-    """Rows of the step table from ``weights`` on; leaves the weights after the last row's update there."""
-    w1, w2, w3, w4, w5, w6, w7, w8 = (
-        weights[0],
-        weights[1],
-        weights[2],
-        weights[3],
-        weights[4],
-        weights[5],
-        weights[6],
-        weights[7],
-    )
-    for k in range(out.shape[0]):
-        h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2 = forward(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8)
-        E1, E2, E_total = loss(t1, t2, a_o1, a_o2)
-        g1, g2, g3, g4, g5, g6, g7, g8 = backward(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2)
-        row = (
-            t1,
-            t2,
-            i1,
-            i2,
-            w1,
-            w2,
-            w3,
-            w4,
-            h1,
-            a_h1,
-            h2,
-            a_h2,
-            w5,
-            w6,
-            w7,
-            w8,
-            o1,
-            a_o1,
-            o2,
-            a_o2,
-            E1,
-            E2,
-            E_total,
-            g1,
-            g2,
-            g3,
-            g4,
-            g5,
-            g6,
-            g7,
-            g8,
-        )
-        for c in range(31):
-            out[k, c] = row[c]
-        w1, w2, w3, w4, w5, w6, w7, w8 = update(
-            w1, w2, w3, w4, w5, w6, w7, w8, g1, g2, g3, g4, g5, g6, g7, g8, lr
-        )
-    weights[0], weights[1], weights[2], weights[3] = w1, w2, w3, w4
-    weights[4], weights[5], weights[6], weights[7] = w5, w6, w7, w8
 
 
 def step_table_rows(
@@ -111,14 +49,13 @@ def step_table_rows(
     The columns are ``conventions.table_columns(biases is not None, train_biases)``: the 31,
     then with ``biases`` (b_h1, b_h2, b_o1, b_o2) their values, with ``train_biases`` their
     gradients; ``lr_output`` (then ``lr`` is the hidden layer's rate) and ``shared_biases`` as
-    in ``train``. Without biases and ``lr_output``, the bias-free single-rate kernel.
+    in ``train``.
     """
     dtype = np.dtype(dtype)
     w = np.array(weights, dtype=dtype)  # a copy: the kernel writes the carried weights into it
     i1, i2 = (dtype.type(v) for v in inputs)
     t1, t2 = (dtype.type(v) for v in targets)
     lr = dtype.type(lr)
-    general = lr_output is not None or biases is not None
     if train_biases and biases is None:
         raise ValueError("train_biases=True needs biases (b_h1, b_h2, b_o1, b_o2)")
     b = np.array(() if biases is None else biases, dtype=dtype)  # a copy, carried like w
@@ -126,10 +63,7 @@ def step_table_rows(
     n_columns = len(table_columns(biases is not None, train_biases))
     for first in range(0, steps, chunk_rows):
         out = np.empty((min(chunk_rows, steps - first), n_columns), dtype=dtype)
-        if general:
-            _step_table_general_kernel(i1, i2, t1, t2, w, b, lr, lr_output, train_biases, shared_biases, out)
-        else:
-            _step_table_kernel(i1, i2, t1, t2, w, lr, out)
+        _step_table_kernel(i1, i2, t1, t2, w, b, lr, lr_output, train_biases, shared_biases, out)
         yield out
 
 
@@ -145,13 +79,14 @@ def step_table_array(lr, steps, inputs, targets, weights, dtype=np.float64, **op
 
 
 @njit(error_model="numpy", cache=True)
-def _step_table_general_kernel(
+def _step_table_kernel(
     i1, i2, t1, t2, weights, biases, lr_hidden, lr_output, train_biases, shared_biases, out
 ):
-    """Rows of the step table with biases (columns 31…34: b_h1 … b_o2, the values used at that
-    row; with trained biases 35…38: dE_db_h1 … dE_db_o2, each unit's own δ) or with two rates;
-    ``biases`` is empty for none. Leaves the weights and biases after the last row's update in
-    ``weights`` and ``biases``."""
+    """Rows of the step table from ``weights`` on (columns 0…30; with biases 31…34: b_h1 … b_o2, the
+    values used at that row; with trained biases 35…38: dE_db_h1 … dE_db_o2, each unit's own δ);
+    ``biases`` is empty for none, and ``lr_output`` equals ``lr_hidden`` for one rate (the same
+    operations as ``model.update``). Leaves the weights and biases after the last row's update
+    in ``weights`` and ``biases``."""
     w1, w2, w3, w4 = weights[0], weights[1], weights[2], weights[3]
     w5, w6, w7, w8 = weights[4], weights[5], weights[6], weights[7]
     with_biases = biases.shape[0] == 4

@@ -88,6 +88,30 @@ def loss(t1, t2, a_o1, a_o2):
 
 
 @njit(inline="always")
+def sigmoid_prime(a):
+    """σ'(x) = σ(x)(1 − σ(x)) from a = σ(x)."""
+    return a * (like(a, 1.0) - a)
+
+
+@njit(inline="always")
+def sigmoid_second(a):
+    """σ''(x) = σ'(x)(1 − 2σ(x)) from a = σ(x) (the Hessian's, docs/model.md "Sharpness")."""
+    return sigmoid_prime(a) * (like(a, 1.0) - like(a, 2.0) * a)
+
+
+@njit(inline="always")
+def output_delta(a_o, t):
+    """δ of an output unit: ∂E/∂o = (a_o − t) · σ'(o), rounded in this order."""
+    return (a_o - t) * a_o * (like(a_o, 1.0) - a_o)
+
+
+@njit(inline="always")
+def hidden_error(delta_o1, delta_o2, w5, w6, w7, w8):
+    """∂E/∂a_h1, ∂E/∂a_h2: the output deltas sent back through w5 … w8."""
+    return fma(delta_o1, w5, delta_o2 * w7), fma(delta_o1, w6, delta_o2 * w8)
+
+
+@njit(inline="always")
 def backward_with_deltas(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2):
     """docs/model.md "Backward pass": dE_dw1 … dE_dw8, then δ_h1, δ_h2, δ_o1, δ_o2.
 
@@ -95,15 +119,12 @@ def backward_with_deltas(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2)
     is also its bias's gradient (docs/model.md "Biases").
     """
     one = like(a_o1, 1.0)
-    # δ of each output unit: ∂E/∂o = (a_o − t) · σ'(o)
-    delta_o1 = (a_o1 - t1) * a_o1 * (one - a_o1)
-    delta_o2 = (a_o2 - t2) * a_o2 * (one - a_o2)
+    delta_o1, delta_o2 = output_delta(a_o1, t1), output_delta(a_o2, t2)
     dE_dw5 = delta_o1 * a_h1
     dE_dw6 = delta_o1 * a_h2
     dE_dw7 = delta_o2 * a_h1
     dE_dw8 = delta_o2 * a_h2
-    dE_da_h1 = fma(delta_o1, w5, delta_o2 * w7)
-    dE_da_h2 = fma(delta_o1, w6, delta_o2 * w8)
+    dE_da_h1, dE_da_h2 = hidden_error(delta_o1, delta_o2, w5, w6, w7, w8)
     # σ'(h2) = a_h2 (1 − a_h2) for w3 and w4 — public copies of the workbook use a_h1 there.
     delta_h1 = dE_da_h1 * a_h1 * (one - a_h1)
     delta_h2 = dE_da_h2 * a_h2 * (one - a_h2)

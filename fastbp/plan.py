@@ -72,7 +72,7 @@ def check_grid(spec, shard_size):
     return n_shards
 
 
-def make_plan(spec, n_shards, shard_size, shards_done, runs_done, threads=None):
+def make_plan(spec, n_shards, shard_size, shards_done, runs_done, threads=None, on_compile=None):
     runs_to_compute = spec.n_runs - runs_done
     return Plan(
         spec.n_runs,
@@ -81,18 +81,22 @@ def make_plan(spec, n_shards, shard_size, shards_done, runs_done, threads=None):
         n_shards - shards_done,
         runs_to_compute,
         runs_to_compute * bytes_per_run(spec),
-        measure_speed(spec, threads) if runs_to_compute else 0.0,
+        measure_speed(spec, threads, on_compile) if runs_to_compute else 0.0,
     )
 
 
-def measure_speed(spec, threads=None):
-    """Run-steps per second of this machine's kernel on a small slice of ``spec``'s grid."""
+def measure_speed(spec, threads=None, on_compile=None):
+    """Run-steps per second of this machine's kernel for ``spec``'s variant and dtype, on a small
+    grid of its own. The kernel is loaded (or compiled: ``on_compile(name)`` says so) before the
+    timed call, so the estimate is the sweep's speed, not the compile's."""
     import time
 
     import numba
     import numpy as np
 
-    from fastbp.kernels import BLOCK, train
+    from fastbp.compile_time import BLOCK
+    from fastbp.kernels import train
+    from fastbp.shards import train_options
 
     previous = numba.get_num_threads()
     if threads:
@@ -105,9 +109,15 @@ def measure_speed(spec, threads=None):
         dtype = np.dtype(spec.dtype)
         w_init = np.full((8, runs), 0.1, dtype=dtype)
         lr = np.full(runs, 0.5, dtype=dtype)
-        train(w_init, lr, spec.inputs, spec.targets, 1)  # load the kernel first
+        biases = None if spec.biases is None else np.zeros((4, runs), dtype=dtype)
+        options = train_options(spec, lr, biases)
+        options.pop("stability_steps", None)  # (compiled below, once, if the spec needs it)
+        train(w_init, lr, spec.inputs, spec.targets, 1, on_compile=on_compile, **options)
+        if spec.diagnostics or spec.stability_every:
+            at_start = dict(train_options(spec, lr, biases), stability_steps=[0])
+            train(w_init, lr, spec.inputs, spec.targets, 1, on_compile=on_compile, **at_start)
         started = time.perf_counter()
-        train(w_init, lr, spec.inputs, spec.targets, steps)
+        train(w_init, lr, spec.inputs, spec.targets, steps, **options)
         seconds = time.perf_counter() - started
     finally:
         numba.set_num_threads(previous)

@@ -7,7 +7,8 @@ Every definition reads the whole curve E_0 … E_N (N = steps), every step, not 
 
 import numpy as np
 
-from fastbp.conventions import FINAL_WINDOW, MAP_CAP, REGIMES, STALL
+from fastbp.compile_time import FINAL_WINDOW, MAP_CAP, STALL
+from fastbp.conventions import REGIMES
 
 
 def final_window(steps):

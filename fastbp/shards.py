@@ -34,7 +34,7 @@ class SweepSummary:
 
 def default_shard_size(spec):
     """Runs per shard: bounded memory (loss and stability curves ≤ 64 MiB) and whole blocks of the kernel."""
-    from fastbp.kernels import BLOCK
+    from fastbp.compile_time import BLOCK
 
     per_run = spec.n_recorded * spec.itemsize + (8 * len(spec.stability_steps) if spec.stability_every else 0)
     size = min(MAX_SHARD_RUNS, max(BLOCK, _SHARD_BYTES // per_run))
@@ -54,13 +54,8 @@ def compute_shard(spec, shard, shard_size, versions=None, on_slice=None):
     w_init = initial_weights(spec, blocks, indices).astype(spec.dtype)
     lr_output = output_rates(spec, runs)
     b_init = initial_biases(spec, blocks, indices)
-    model = {}  # only what the spec uses: a bias-free single-rate sweep makes today's call
-    if spec.per_layer:
-        model["lr_output"] = lr_output.astype(spec.dtype)
     if b_init is not None:
         b_init = b_init.astype(spec.dtype)
-        model.update(biases=b_init, train_biases=spec.train_biases, shared_biases=spec.shared_biases)
-    model.update(_diagnostics_asked(spec))
     result = kernels.train(
         w_init,
         lrs.astype(spec.dtype),
@@ -70,7 +65,7 @@ def compute_shard(spec, shard, shard_size, versions=None, on_slice=None):
         record_every=spec.record_every,
         tolerance=spec.tolerance,
         on_slice=None if on_slice is None else (lambda steps_done: on_slice(len(lrs), steps_done)),
-        **model,
+        **train_options(spec, lr_output, b_init),
     )
     grid_x, grid_y = grid_coordinates(spec, blocks, indices)
     extra = {"lr_output": lr_output, "grid_x": grid_x, "grid_y": grid_y, "b_init": b_init}
@@ -79,12 +74,25 @@ def compute_shard(spec, shard, shard_size, versions=None, on_slice=None):
     return contract.shard_table(spec, layout, w_init, result, metadata, extra)
 
 
+def train_options(spec, lr_output, biases):
+    """``kernels.train``'s keywords for ``spec``'s variant, with the runs' output-layer rates and
+    initial biases (None without): only what the spec uses."""
+    options = {"diagnostics": spec.diagnostics}
+    if spec.per_layer:
+        options["lr_output"] = lr_output.astype(spec.dtype)
+    if biases is not None:
+        options.update(biases=biases, train_biases=spec.train_biases, shared_biases=spec.shared_biases)
+    points = _stability_points(spec)
+    if points:
+        options["stability_steps"] = points
+    return options
+
+
 _SHARPNESS_COLUMNS = ("sharpness_init", "sharpness_final", "stability_init", "stability_final")
 
 
-def _diagnostics_asked(spec):
-    """``kernels.train``'s diagnostics arguments for ``spec``: the per-step tracking when the
-    sweep has diagnostics, Hessians only at the steps a kept column needs."""
+def _stability_points(spec):
+    """The steps at which ``spec``'s kept columns need the sharpness (Hessians only there)."""
     from fastbp.contract import spec_columns
 
     kept = {c.name for c in spec_columns(spec)}
@@ -93,10 +101,7 @@ def _diagnostics_asked(spec):
         points |= {0, spec.steps}
     if "stability" in kept:
         points |= {int(s) for s in spec.stability_steps}
-    asked = {"diagnostics": spec.diagnostics}
-    if points:
-        asked["stability_steps"] = sorted(points)
-    return asked
+    return sorted(points)
 
 
 def _diagnostics_columns(spec, result):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastbp import conventions, errors, spec_outputs
+from fastbp import compile_time, errors, spec_outputs
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, DEFAULT_TOLERANCE, DTYPES
 from fastbp.errors import SpecError
 from fastbp.inits import KINDS, axis_values, finite_number, integer, number_tuple
@@ -108,17 +108,17 @@ class SweepSpec:
 
     @functools.cached_property
     def recorded_steps(self):
-        """The steps each run's loss curve keeps (``conventions.recorded_steps``), int64 array."""
-        return conventions.recorded_steps(self.steps, self.record_every)
+        """The steps each run's loss curve keeps (``compile_time.recorded_steps``), int64 array."""
+        return compile_time.recorded_steps(self.steps, self.record_every)
 
     @functools.cached_property
     def stability_steps(self):
         """The steps of the ``stability`` curve (as ``recorded_steps``, every ``stability_every``)."""
-        return conventions.recorded_steps(self.steps, self.stability_every) if self.stability_every else None
+        return compile_time.recorded_steps(self.steps, self.stability_every) if self.stability_every else None
 
     @property
     def n_recorded(self):
-        return conventions.n_recorded(self.steps, self.record_every)
+        return compile_time.n_recorded(self.steps, self.record_every)
 
     @property
     def itemsize(self):
@@ -179,7 +179,7 @@ def parse_spec(data):
         raise SpecError("seed", seed, "an integer from 0 to 2**64 - 1")
     record_every = integer("record_every", data.get("record_every", 1), minimum=0)
     tolerance = finite_number("tolerance", data.get("tolerance", DEFAULT_TOLERANCE), positive=True)
-    points = conventions.n_recorded(steps, record_every)
+    points = compile_time.n_recorded(steps, record_every)
     if points > MAX_RECORDED_POINTS:  # a shard holds at least one block of 64 curves in memory
         least = -(-steps // (MAX_RECORDED_POINTS - 1))
         raise SpecError(

@@ -12,7 +12,7 @@ A spec without them keeps its canonical form (and so its datasets and their fing
 import dataclasses
 
 from fastbp.columns import COLUMNS, spec_columns
-from fastbp.conventions import n_recorded
+from fastbp.compile_time import n_recorded
 from fastbp.errors import SpecError, integer
 
 #: The spec key that brings each optional column family.

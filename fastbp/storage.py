@@ -150,8 +150,16 @@ def new_manifest(spec, shard_size):
 #: Every source a shard's numbers come from: the kernels and their variants, the model and its
 #: arithmetic, and the starting points (init kinds and the grid's layout); and for a sweep with
 #: diagnostics or a stability curve, theirs too (an edit there leaves other datasets resumable).
-NUMERIC_SOURCES = ("kernels.py", "kernels_general.py", "model.py", "fastmath.py", "inits.py", "layout.py")
-DIAGNOSTICS_SOURCES = ("kernels_diagnostics.py", "kernels_sharpness.py", "regimes.py", "conventions.py")
+NUMERIC_SOURCES = (
+    "kernels.py",
+    "kernels_train.py",
+    "compile_time.py",
+    "model.py",
+    "fastmath.py",
+    "inits.py",
+    "layout.py",
+)
+DIAGNOSTICS_SOURCES = ("kernels_diagnostics.py", "kernels_sharpness.py", "regimes.py")
 
 
 def kernel_source_stamp(spec=None):

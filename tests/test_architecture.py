@@ -81,8 +81,12 @@ def test_layers_point_one_way():
 
 
 def test_no_module_is_a_catch_all():
+    """At most 450 lines a module as ruff formats it (``make test`` checks the formatting), and
+    none kept short by exempting lines from the formatter."""
     sizes = {module_name(p): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert max(sizes.values()) <= MAX_LINES, {m: n for m, n in sizes.items() if n > MAX_LINES}
+    skipped = [module_name(p) for p in PACKAGE.rglob("*.py") if "fmt: " + "skip" in p.read_text()]
+    assert not skipped, skipped
 
 
 def module_level_imports(path):
@@ -114,4 +118,4 @@ def test_numba_cache_key_covers_every_inlined_source():
             if needed:
                 missing[module_name(path)] = sorted(needed)
     assert not missing, missing
-    assert {"fastbp.model", "fastbp.fastmath", "fastbp.kernels_diagnostics"} <= shared
+    assert {"fastbp.model", "fastbp.fastmath", "fastbp.kernels_diagnostics", "fastbp.compile_time"} <= shared

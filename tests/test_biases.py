@@ -13,12 +13,10 @@ import math
 import numpy as np
 import pytest
 import reference as ref
-from numba import njit
-from test_fastmath import assert_vector_loop, divisions
 
 import fastbp
 import fastbp.cli as cli
-from fastbp import conventions, kernels, kernels_general
+from fastbp import conventions, kernels
 from fastbp.conventions import COURSE_INPUTS, COURSE_WEIGHTS
 from fastbp.errors import SpecError
 
@@ -488,48 +486,6 @@ def test_train_result_keeps_its_six_fields_and_says_its_biases():
         kernels.train(w, lr, COURSE_INPUTS, TARGETS, 5, train_biases=True)
     with pytest.raises(ValueError, match=r"\(4, 5\)"):
         kernels.train(w, lr, COURSE_INPUTS, TARGETS, 5, biases=per_unit[:2])
-
-
-def _one_step(flags, noted):
-    with_biases, train_biases, shared_biases = flags
-
-    @njit(error_model="numpy")
-    def one_step(state, steps_not_below, i1, i2, t1, t2, tol, diag, counts):
-        kernels_general._block_update(
-            state, steps_not_below, i1, i2, t1, t2, tol, with_biases, train_biases, shared_biases,
-            noted, diag, counts, 7,
-        )  # fmt: skip
-
-    return one_step
-
-
-@pytest.mark.parametrize("noted", [False, True], ids=["plain", "with diagnostics"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("name", ["rates", "fixed", "shared"])
-def test_general_block_update_is_vectorised(name, dtype, noted):
-    """Every variant's step is SIMD code over the block's runs, like the bias-free one; with the
-    diagnostics noted inside it too (their E_0 / capped E is one more vector division)."""
-    from fastbp import kernels_diagnostics as diagnosed
-
-    block = kernels_general.BLOCK
-    state = np.zeros(kernels_general._STATE_ROWS * block, dtype=dtype)
-    diag = np.zeros(diagnosed.VALUE_ROWS * block, dtype=dtype)
-    counts = np.zeros(diagnosed.COUNT_ROWS * block, dtype=np.int32)
-    scalars = tuple(dtype(v) for v in (0.05, 0.1, 0.5, 0.5, 1e-4))
-    ir = assert_vector_loop(
-        _one_step(kernels_general.VARIANTS[name], noted),
-        dtype,
-        state,
-        np.zeros(64, np.int32),
-        *scalars,
-        diag,
-        counts,
-    )
-    vector, scalar = divisions(ir, dtype)
-    least = {np.float64: 8, np.float32: 4}[dtype] + (1 if noted else 0)
-    # The last pass keeps LLVM's scalar copy for its one runtime alias check (state against the
-    # int32 counters: vector.memcheck); with diagnostics that copy holds their one division.
-    assert len(vector) >= least and scalar == (1 if noted else 0), (vector, scalar)
 
 
 # --------------------------------------------------------------------------------------------

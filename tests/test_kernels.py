@@ -11,7 +11,9 @@ import pytest
 from numba import njit
 from test_fastmath import assert_vector_loop, divisions, ir_element_type
 
-from fastbp import conventions, kernels
+from fastbp import compile_time, conventions, kernels, kernels_train
+from fastbp import kernels_diagnostics as trackers
+from fastbp.compile_time import BLOCK, StateRows, Variant, state_rows
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 E_TOTAL = conventions.TABLE_COLUMNS.index("E_total")
@@ -49,11 +51,11 @@ def test_a_run_does_not_depend_on_its_lane_or_batch(dtype):
 
 
 def test_recorded_steps_follow_the_spec():
-    np.testing.assert_array_equal(conventions.recorded_steps(10, 1), np.arange(11))
-    np.testing.assert_array_equal(conventions.recorded_steps(10, 3), [0, 3, 6, 9, 10])
-    np.testing.assert_array_equal(conventions.recorded_steps(10, 5), [0, 5, 10])
-    np.testing.assert_array_equal(conventions.recorded_steps(10, 0), [10])
-    np.testing.assert_array_equal(conventions.recorded_steps(10, 50), [0, 10])
+    np.testing.assert_array_equal(compile_time.recorded_steps(10, 1), np.arange(11))
+    np.testing.assert_array_equal(compile_time.recorded_steps(10, 3), [0, 3, 6, 9, 10])
+    np.testing.assert_array_equal(compile_time.recorded_steps(10, 5), [0, 5, 10])
+    np.testing.assert_array_equal(compile_time.recorded_steps(10, 0), [10])
+    np.testing.assert_array_equal(compile_time.recorded_steps(10, 50), [0, 10])
 
 
 def test_summaries_agree_with_the_full_curve():
@@ -113,9 +115,18 @@ DIVISIONS_PER_STEP = {np.float64: 8, np.float32: 4}
 ROWS_WRITTEN_PER_STEP = 2 + 2 + 8 + 2
 
 
-@njit(error_model="numpy")
-def _one_step(state, steps_not_below, i1, i2, t1, t2, tol):
-    kernels._block_update(state, steps_not_below, i1, i2, t1, t2, tol)
+def one_step(variant, noted=False):
+    """A compiled wrapper of the kernel's step for ``variant`` (its rows and flags as the kernel's
+    closure holds them), and the number of its state rows."""
+    rows, n_rows = state_rows(variant)
+    R = StateRows(*(np.uint64(row * BLOCK) for row in rows))
+    flags = (variant.with_biases, variant.train_biases, variant.shared_biases)
+
+    @njit(error_model="numpy")
+    def step(state, steps_not_below, data, tol, diag, counts):
+        kernels_train._block_update(state, steps_not_below, data, tol, R, flags, noted, diag, counts, 7)
+
+    return step, n_rows
 
 
 def vector_stores(ir, dtype):
@@ -125,18 +136,37 @@ def vector_stores(ir, dtype):
     return [int(a or b) for a, b in re.findall(pattern, ir)]
 
 
+# The variants whose step's code is checked: the exercise's, and each other kind of step (two
+# rates; biases in the sums; trained shared biases; the diagnostics noted inside the step).
+VECTOR_VARIANTS = {
+    "exercise": (Variant(), False),
+    "rates": (Variant(two_rates=True), False),
+    "fixed": (Variant(biases="fixed"), False),
+    "shared": (Variant(biases="shared"), False),
+    "diagnostics": (Variant(diagnostics=True), True),
+}
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_block_update_loop_is_vectorised(dtype):
+@pytest.mark.parametrize("name", VECTOR_VARIANTS)
+def test_block_update_loop_is_vectorised(name, dtype):
     """The per-run loops of a step compile to SIMD code over the block's runs: vector arithmetic,
     no gathers, no libm exp (the patterns of test_fastmath.py, not LLVM's block names)."""
-    state = np.zeros(kernels._STATE_ROWS * kernels.BLOCK, dtype=dtype)
-    scalars = tuple(dtype(v) for v in (0.05, 0.1, 0.5, 0.5, 1e-4))
-    ir = assert_vector_loop(_one_step, dtype, state, np.zeros(kernels.BLOCK, dtype=np.int32), *scalars)
+    variant, noted = VECTOR_VARIANTS[name]
+    step, n_rows = one_step(variant, noted)
+    state = np.zeros(n_rows * BLOCK, dtype=dtype)
+    data = tuple(dtype(v) for v in (0.05, 0.1, 0.5, 0.5))
+    diag = np.zeros(trackers.VALUE_ROWS * BLOCK, dtype=dtype)
+    counts = np.zeros(trackers.COUNT_ROWS * BLOCK, dtype=np.int32)
+    ir = assert_vector_loop(step, dtype, state, np.zeros(BLOCK, np.int32), data, dtype(1e-4), diag, counts)
     # All three passes are vector code: every row the step writes is written by vector stores
     # (LLVM may unroll or interleave a pass: at least one vector store per row) ...
     stores = vector_stores(ir, dtype)
     assert len(stores) >= ROWS_WRITTEN_PER_STEP and min(stores) >= 2, stores
-    # ... and every division of the four sigmoids is a vector one: none left scalar.
+    # ... and every division of the four sigmoids is a vector one (with the diagnostics, their
+    # 1 / capped E is one more). The last pass keeps LLVM's scalar copy for its one runtime alias
+    # check (state against the int32 counters: vector.memcheck); with diagnostics that copy holds
+    # their one division, and none is left scalar otherwise.
     vector, scalar = divisions(ir, dtype)
-    assert len(vector) >= DIVISIONS_PER_STEP[dtype] and min(vector) >= 2, vector
-    assert scalar == 0, f"{scalar} scalar divisions"
+    assert len(vector) >= DIVISIONS_PER_STEP[dtype] + noted and min(vector) >= 2, vector
+    assert scalar == (1 if noted else 0), f"{scalar} scalar divisions"
