@@ -9,7 +9,7 @@ from fastbp.workbook_audit.limits import Unreadable, limits_from
 from fastbp.workbook_audit.readers import read_book
 from fastbp.workbook_audit.walk import Skipped, expand
 from fastbp.workbook_audit.workbook import find_labels, find_tables, sheet_ref, uncached_phrase
-from fastbp.workbook_audit.worker import bounded
+from fastbp.workbook_audit.worker import Bounded
 
 __all__ = ["FIELDS", "audit", "audit_file", "check_rtol", "expand"]
 
@@ -60,19 +60,25 @@ def audit(path, rtol=DEFAULT_RTOL, limits=None):
     rtol = check_rtol(rtol)
     limits = limits_from(limits)
     rows = []
-    for item in expand(path):
-        if isinstance(item, Skipped):
-            rows.append(_row(item.path, verdict="unreadable", message=item.reason, rtol=rtol))
-        else:
-            rows += audit_file(item, rtol, limits)
+    with Bounded(lambda file: _audit_file(file, rtol, limits), limits) as worker:
+        for item in expand(path):
+            if isinstance(item, Skipped):
+                rows.append(_row(item.path, verdict="unreadable", message=item.reason, rtol=rtol))
+            else:
+                rows += _bounded_audit(worker, item, rtol)
     return rows
 
 
 def audit_file(path, rtol=DEFAULT_RTOL, limits=None):
     """The rows of one file, audited in a child process bounded in time and memory (worker.py)."""
     limits = limits_from(limits)
+    with Bounded(lambda file: _audit_file(file, rtol, limits), limits) as worker:
+        return _bounded_audit(worker, path, rtol)
+
+
+def _bounded_audit(worker, path, rtol):
     try:
-        return bounded(lambda: _audit_file(path, rtol, limits), limits)
+        return worker.call(path)
     except SpecError:
         raise
     except Unreadable as exc:
