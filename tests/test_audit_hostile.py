@@ -81,7 +81,8 @@ def build_folder(folder):
     expect["laughs.xlsx"] = "declares a DOCTYPE"
     aw.raw_book(folder / "external.xlsx", [("Sheet1", EXTERNAL)])
     expect["external.xlsx"] = "declares a DOCTYPE"
-    unclosed = b"<worksheet><sheetData>" + b'<c r="A1"><v>1</v>' * 60_000 + b"</sheetData></worksheet>"
+    cells = b"".join(b'<c r="A%d"><v>%d</v>' % (k, k * 7919) for k in range(1, 60_001))
+    unclosed = b"<worksheet><sheetData>" + cells + b"</sheetData></worksheet>"
     aw.raw_book(folder / "unclosed.xlsx", [("Sheet1", unclosed)])
     expect["unclosed.xlsx"] = "never closed"
     far = b"".join(b'<c r="ZZZ%d"><v>1</v></c>' % r for r in range(1, 20_001))
@@ -201,13 +202,14 @@ def test_a_device_named_on_the_command_line_is_not_read(tmp_path):
 
 
 def test_a_file_over_a_memory_budget_is_unreadable_and_named(tmp_path):
-    # 23 MB of shared strings: the part, its text and 200,000 strings need far more than 60 MB.
-    shared = b"<sst>" + b"".join(b"<si><t>%0100d</t></si>" % k for k in range(200_000)) + b"</sst>"
+    # 46 MB of shared strings (under the 50 MB of a part): the part, once in chunks and once whole,
+    # and its 400,000 strings need well over 100 MB.
+    shared = b"<sst>" + b"".join(b"<si><t>%0100d</t></si>" % k for k in range(400_000)) + b"</sst>"
     path = aw.raw_book(tmp_path / "strings.xlsx", [("Sheet1", aw.sheet_xml([["w1"]]))], shared=shared)
-    (row,) = fastbp.audit(path, limits={"memory_mb": 60})
+    (row,) = fastbp.audit(path, limits={"memory_mb": 60, "timeout": 60})
     assert (
         row["verdict"] == "unreadable"
         and row["message"] == "needed more than 60 MB of memory (budget memory_mb)"
     )
-    (row,) = fastbp.audit(path)  # within the default 500 MB: read, and no table in it
+    (row,) = fastbp.audit(path, limits={"timeout": 60})  # within the default 500 MB: read, no table
     assert row["message"].startswith("no step table found")
