@@ -271,10 +271,12 @@ def raw_book(path, sheets, shared=None, extra=(), compression=None, flag_bits=0)
     sharedStrings.xml bytes, ``extra`` more members [(name, bytes)]; ``flag_bits`` set on every sheet
     member (1: marked encrypted)."""
     import zipfile
+    from xml.sax.saxutils import quoteattr
 
     compression = zipfile.ZIP_DEFLATED if compression is None else compression
     listed = "".join(
-        f'<sheet name="{name}" sheetId="{k + 1}" r:id="rId{k + 1}"/>' for k, (name, _) in enumerate(sheets)
+        f'<sheet name={quoteattr(name)} sheetId="{k + 1}" r:id="rId{k + 1}"/>'
+        for k, (name, _) in enumerate(sheets)
     )
     rels = "".join(
         f'<Relationship Id="rId{k + 1}" Type="{_REL}/worksheet" Target="worksheets/sheet{k + 1}.xml"/>'
