@@ -18,8 +18,8 @@ import zipfile
 from fastbp.errors import SpecError
 from fastbp.workbook_audit.archive import check_all_xml, is_zip, open_archive, open_regular
 from fastbp.workbook_audit.limits import DEFAULT, Unreadable
-from fastbp.workbook_audit.workbook import cell_name, number
-from fastbp.workbook_audit.xlsx import FormatError, Sheet, read_xlsx
+from fastbp.workbook_audit.workbook import Sheet, cell_name, number
+from fastbp.workbook_audit.xlsx import FormatError, read_xlsx
 
 TEXT = (".csv", ".tsv")
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

@@ -12,11 +12,24 @@ import re
 from dataclasses import dataclass, field
 
 from fastbp.workbook_audit import headers
-from fastbp.workbook_audit.xlsx import Sheet
 
 MIN_WEIGHTS = 4  # of w1…w8: fewer is not a step table (a table of losses, a list of constants)
 _SKIP_ROWS = 3  # non-number rows allowed between a header and its first data row (units, a blank)
 _RIGHT = 3  # a label's number may be this many cells to its right (or just below it)
+
+
+@dataclass
+class Sheet:
+    """A sheet as a grid of its saved values."""
+
+    name: str
+    grid: list  # rows of cell values (None, float, int, str, …), 0-based
+    uncached: set = field(default_factory=set)  # (row, col) of formulas without a saved value
+    row_limit: int | None = None  # rows read (limits.rows): a table reaching the last may go on
+    column_limit: int | None = None
+    beyond_rows: int = 0  # cells with a value past the row limit: not read
+    beyond_columns: int = 0  # cells with a value past the column limit (within the rows): not read
+    first_beyond: str = ""  # the first such cell's reference
 
 
 def _at(grid, r, c):

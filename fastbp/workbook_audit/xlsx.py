@@ -15,25 +15,11 @@ import functools
 import posixpath
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from html import unescape
 
 from fastbp.workbook_audit.archive import open_archive, read_member
 from fastbp.workbook_audit.limits import DEFAULT, Unreadable
-
-
-@dataclass
-class Sheet:
-    """A sheet as a grid of its saved values."""
-
-    name: str
-    grid: list  # rows of cell values (None, float, int, str, …), 0-based
-    uncached: set = field(default_factory=set)  # (row, col) of formulas without a saved value
-    row_limit: int | None = None  # rows read (limits.rows): a table reaching the last may go on
-    column_limit: int | None = None
-    beyond_rows: int = 0  # cells with a value past the row limit: not read
-    beyond_columns: int = 0  # cells with a value past the column limit (within the rows): not read
-    first_beyond: str = ""  # the first such cell's reference
+from fastbp.workbook_audit.workbook import Sheet, cell_name
 
 
 class FormatError(Exception):
@@ -222,20 +208,12 @@ class _Store:
             else:
                 sheet.beyond_columns += 1
             if not sheet.first_beyond:
-                sheet.first_beyond = _name(r, c)
+                sheet.first_beyond = cell_name(r, c)
             return
         self.count[0] += 1
         if self.count[0] > self.limits.cells:
             raise Unreadable(f"more than {self.limits.cells:,} cells hold a value (budget cells)")
         _store(self.rows, sheet.uncached, where, attrs, body, self.shared, self.limits)
-
-
-def _name(r, c):
-    letters, c = "", c + 1
-    while c:
-        c, rem = divmod(c - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{r + 1}"
 
 
 def _cells_by_reference(data, store):
