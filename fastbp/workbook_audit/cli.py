@@ -41,7 +41,7 @@ def add_parser(commands):
         "--max-rows",
         default=None,
         metavar="N",
-        help="sheet rows read (default 10000); a table running past them is incomplete, not ok",
+        help="sheet rows read (default 5000); a table running past them is incomplete, not ok",
     )
     audit.add_argument(
         "--limit",

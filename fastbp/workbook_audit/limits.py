@@ -21,7 +21,7 @@ class Unreadable(Exception):
 class Limits:
     # A step table has fewer than 50 columns and a few thousand rows; these leave room for several
     # tables side by side and for long runs, and keep one file's grid well under 100 MB.
-    rows: int = 10_000  # sheet rows read; a table running past the last one is not `ok`
+    rows: int = 5_000  # sheet rows read; a table running past the last one is not `ok`
     columns: int = 256  # sheet columns read (an old .xls sheet's width); cells past them are not read
     cells: int = 1_000_000  # cells holding a value, over the whole workbook
     sheets: int = 100
