@@ -241,6 +241,19 @@ def test_the_default_row_limit(tmp_path):
     assert (row["verdict"], row["steps"]) == ("incomplete", 4_999)
 
 
+def test_the_openpyxl_reader_keeps_the_row_limit_too(tmp_path, monkeypatch):
+    from fastbp.workbook_audit import readers, xlsx
+
+    def not_understood(*args):
+        raise xlsx.FormatError("a form the lean reader does not read")
+
+    monkeypatch.setattr(readers, "read_xlsx", not_understood)  # the worker is forked: it inherits this
+    path = aw.write_book(tmp_path / "b.xlsx", [(aw.student_rows(0.5, 30), aw.SPEC, {}, (1, 1))])
+    (row,) = fastbp.audit(path, limits={"rows": 20})
+    assert (row["verdict"], row["steps"]) == ("incomplete", 19)
+    assert "at least 31 cells of sheet 'Sheet1' past row 20" in row["notes"]
+
+
 @pytest.mark.parametrize("far", [b"XFD1048576", b"A1048576", b"ZZ20000"])
 def test_a_stray_cell_far_away_does_not_hide_the_table(tmp_path, far):
     stray = b'<c r="%s"><v>1</v></c>' % far

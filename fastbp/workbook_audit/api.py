@@ -127,7 +127,8 @@ def _audit_file(path, rtol, limits):
 def _beyond(sheet):
     n = sheet.beyond_rows + sheet.beyond_columns
     return (
-        f"{n:,} cell{'s' if n > 1 else ''} of sheet {clip(sheet.name)!r} past row {sheet.row_limit:,} or "
+        ("" if sheet.beyond_exact else "at least ")
+        + f"{n:,} cell{'s' if n > 1 else ''} of sheet {clip(sheet.name)!r} past row {sheet.row_limit:,} or "
         f"column {sheet.column_limit:,} not read (the first at {sheet.first_beyond}; budgets rows, columns)"
     )
 

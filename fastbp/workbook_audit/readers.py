@@ -86,7 +86,9 @@ def _read_excel(openpyxl, handle, limits, data_only):
         sheets, cells = [], 0
         for ws in book.worksheets:
             ws.reset_dimensions()  # some writers store a wrong used range; read what is there
-            sheet = Sheet(ws.title, [], row_limit=limits.rows, column_limit=limits.columns)
+            sheet = Sheet(
+                ws.title, [], row_limit=limits.rows, column_limit=limits.columns, beyond_exact=False
+            )
             # One row and one column more than the limits: to know whether anything lies beyond.
             for r, row in enumerate(
                 ws.iter_rows(max_row=limits.rows + 1, max_col=limits.columns + 1, values_only=True)

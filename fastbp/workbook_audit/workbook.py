@@ -30,6 +30,7 @@ class Sheet:
     beyond_rows: int = 0  # cells with a value past the row limit: not read
     beyond_columns: int = 0  # cells with a value past the column limit (within the rows): not read
     first_beyond: str = ""  # the first such cell's reference
+    beyond_exact: bool = True  # False: openpyxl read one row and column past the limits, so "at least"
 
 
 def _at(grid, r, c):
