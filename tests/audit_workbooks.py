@@ -266,10 +266,10 @@ def table_grid(rows, columns=SPEC):
     return [list(columns)] + [[row.get(name) for name in columns] for row in rows]
 
 
-def raw_book(path, sheets, shared=None, extra=(), compression=None, flag_bits=0):
+def raw_book(path, sheets, shared=None, extra=(), compression=None, encrypted=False):
     """An .xlsx written with zipfile alone: ``sheets`` [(name, worksheet XML bytes)], ``shared`` the
-    sharedStrings.xml bytes, ``extra`` more members [(name, bytes)]; ``flag_bits`` set on every sheet
-    member (1: marked encrypted)."""
+    sharedStrings.xml bytes, ``extra`` more members [(name, bytes)]; ``encrypted``: every sheet
+    member marked as encrypted (the flag zipfile refuses to read without a password)."""
     import zipfile
     from xml.sax.saxutils import quoteattr
 
@@ -298,14 +298,29 @@ def raw_book(path, sheets, shared=None, extra=(), compression=None, flag_bits=0)
         )
         archive.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{pkg}">{rels}</Relationships>')
         for k, (_, xml) in enumerate(sheets):
-            info = zipfile.ZipInfo(f"xl/worksheets/sheet{k + 1}.xml", (2024, 1, 1, 0, 0, 0))
-            info.compress_type, info.flag_bits = compression, flag_bits
-            archive.writestr(info, xml)
+            archive.writestr(f"xl/worksheets/sheet{k + 1}.xml", xml)
         if shared is not None:
             archive.writestr("xl/sharedStrings.xml", shared)
         for name, data in extra:
             archive.writestr(name, data)
+    if encrypted:
+        _mark_encrypted(path, "xl/worksheets/")
     return path
+
+
+def _mark_encrypted(path, prefix):
+    # zipfile writes no encrypted member: set bit 0 of the flags in the local and central headers.
+    import struct
+
+    data = bytearray(open(path, "rb").read())
+    at = 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:
+        n = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46 : at + 46 + n].decode().startswith(prefix):
+            data[at + 8] |= 1
+            data[struct.unpack_from("<I", data, at + 42)[0] + 6] |= 1
+        at += 46
+    open(path, "wb").write(bytes(data))
 
 
 if __name__ == "__main__":

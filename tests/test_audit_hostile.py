@@ -101,8 +101,8 @@ def build_folder(folder):
     expect["loop.xlsx"] = "a link that cannot be followed"
     os.symlink(".", folder / "again")
     expect["again"] = "a link to a folder already walked"
-    aw.raw_book(folder / "encrypted.xlsx", [("Sheet1", aw.sheet_xml([["w1"]]))], flag_bits=0x1)
-    expect["encrypted.xlsx"] = "encrypted"
+    aw.raw_book(folder / "encrypted.xlsx", [("Sheet1", aw.sheet_xml([["w1"]]))], encrypted=True)
+    expect["encrypted.xlsx"] = "sheet1.xml is encrypted (a password-protected archive)"
     whole = (folder / "a_good.xlsx").read_bytes()
     (folder / "truncated.xlsx").write_bytes(whole[: len(whole) // 2])
     expect["truncated.xlsx"] = "truncated zip archive"
