@@ -107,6 +107,7 @@ def test_the_screen_cannot_be_rewritten(tmp_path, capsys):
     assert "    found    '\\x1b[2Jsee \\u202egnp.exe'" in out
 
 
+@pytest.mark.slow
 def test_a_long_text_is_cut_and_a_huge_one_is_over_its_budget(tmp_path, capsys):
     rows = aw.student_rows(0.5, 6)
     rows[2]["a_h1"] = "w" * 30_000
@@ -213,6 +214,7 @@ def test_a_link_to_a_folder_inside_is_followed(tmp_path):
 # --- a table longer than the rows read is not ok ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_table_past_the_row_limit_is_incomplete(tmp_path, capsys):
     rows = aw.student_rows(0.5, 1_200)
     rows[1_100]["E_total"] *= 1.5  # past the limit: never seen, so the table cannot be `ok`
