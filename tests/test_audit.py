@@ -517,11 +517,12 @@ def test_lean_reader_cell_forms():
         b'<x:c t="str"><x:f>""</x:f><x:v></x:v></x:c></x:row>'
         b"</x:sheetData></x:worksheet>"
     )
-    grid, uncached = _cells(xml, ["E_total"], 100)
-    assert grid == [["E_total", None, "w&1"], [], [0.15, "ok", "#VALUE!", True, None, ""]]
-    assert uncached == {(2, 4)}
+    sheet = _cells(xml, ["E_total"], Sheet("S", []))
+    assert sheet.grid == [["E_total", None, "w&1"], [], [0.15, "ok", "#VALUE!", True, None, ""]]
+    assert sheet.uncached == {(2, 4)}
     xml = b'<worksheet><sheetData><row r="2"><c r="B2" s="3"><v>1E-3</v></c><c r="C2" s="1"/></row></sheetData></worksheet>'
-    assert _cells(xml, [], 100) == ([[], [None, 0.001]], set())
+    sheet = _cells(xml, [], Sheet("S", []))
+    assert (sheet.grid, sheet.uncached) == ([[], [None, 0.001]], set())
 
 
 def test_sheet_names_with_spaces_and_several_sheets(tmp_path):

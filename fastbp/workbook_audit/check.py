@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from fastbp.workbook_audit import headers, scenario, slips
 from fastbp.workbook_audit.recompute import SAFETY, agrees, replay_row, updated
-from fastbp.workbook_audit.workbook import cell_name, number, sheet_ref, uncached_phrase
+from fastbp.workbook_audit.slips import NOT_FINITE
+from fastbp.workbook_audit.workbook import cell_name, not_finite, number, sheet_ref, uncached_phrase
 
 DEFAULT_RTOL = 1e-12
 DERIVED = headers.FORWARD + headers.INTERMEDIATE + headers.GRADIENTS + headers.BIAS_GRADIENTS
@@ -40,7 +41,7 @@ class Wrong:
     cell: str
     expected: float | None
     found: object
-    kind: str  # derived, update, constant
+    kind: str  # derived, update, constant, not finite
 
     def key(self):
         return (self.step, headers.RANK.get(self.name, 999))
@@ -79,17 +80,21 @@ class Check:
         self.table, self.labels, self.rtol = table, labels, rtol
         self.n = len(table.rows)
         self.rows, self.texts = [], []
+        self.not_finite = []  # (step, name, value): wrong in any column, given or computed
         cols = list(table.cols.items())
         for k in range(self.n):
             nums, texts = {}, {}
             for name, _ in cols:
                 raw = table.raw(k, name)
-                if type(raw) is float:  # noqa: E721  (the common case, first: a float is a number)
+                # The common case first: a finite float (x - x is NaN for ±inf and NaN).
+                if type(raw) is float and raw - raw == 0.0:  # noqa: E721
                     nums[name] = raw
                     continue
                 x = number(raw)
                 if x is not None:
                     nums[name] = x
+                elif not_finite(raw):  # |inf − inf| ≤ inf would pass any comparison: never read it
+                    self.not_finite.append((k, name, raw))
                 elif raw is not None and not (isinstance(raw, str) and not raw.strip()):
                     texts[name] = raw
             self.rows.append(nums)
@@ -166,11 +171,27 @@ class Check:
         out.missing = [c for c in SPEC_COLUMNS if c not in table.cols and c not in self.scen.constants]
         if self.n == 1 and not any(n in table.cols for n in DERIVED):
             out.notes.append("one row and nothing computed in it: nothing to check")
-        self.wrong, self.checked = [], 0
+        self.wrong = [Wrong(k, n, table.cell(k, n), None, raw, NOT_FINITE) for k, n, raw in self.not_finite]
+        self.checked = len(self.wrong)
         self._check_derived()
         self._check_constants()
         self._check_updates()
         out.wrong, out.checked = self.wrong, self.checked
+        if self.not_finite:
+            k, name, raw = self.not_finite[0]
+            out.message = (
+                f"{sheet_ref(table.sheet.name, table.cell(k, name))} holds {raw!r}: not a finite number"
+            )
+        if table.runs_past_limit():
+            limit = table.sheet.column_limit if table.transposed else table.sheet.row_limit
+            unit = "column" if table.transposed else "row"
+            cut = (
+                f"{self.n} steps checked; the table goes on past {unit} {limit:,}, the last one read "
+                f"(budget {unit}s): the steps after it were not read or checked"
+            )
+            out.notes.append(cut)
+            if not self.wrong:
+                out.verdict, out.message = "incomplete", cut
         if self.wrong:
             out.verdict = "wrong"
             out.slip = slips.name(self)

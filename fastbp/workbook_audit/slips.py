@@ -28,7 +28,8 @@ VARIANTS = ("a_h1_for_a_h2", "a_h2_for_a_h1", "updated_output_weights", "missing
 # rounded_values first: a number rounded to a few digits fits another rate, or a variant's value
 # (a gradient rounded to 0), by chance; where no column is rounded it claims nothing.
 PRIORITY = ("rounded_values",) + VARIANTS + ("not_updated", "wrong_sign", "lr_changes", "wrong_row")
-NAMES = PRIORITY + ("unexplained",)
+NAMES = ("not_finite",) + PRIORITY + ("unexplained",)
+NOT_FINITE = "not finite"  # the kind of a wrong cell holding ±inf or NaN: no slip makes one
 WINDOW = 5
 EXAMINED = 300
 ROUNDED_DIGITS = 12  # a column whose numbers have at most this many significant digits was rounded
@@ -43,6 +44,11 @@ def name(check):
     """
     left = sorted(check.wrong, key=lambda w: w.key())[:EXAMINED]
     names, check.explained = [], {}
+    not_finite = [w for w in left if w.kind == NOT_FINITE]
+    if not_finite:
+        names.append("not_finite")
+        check.explained["not_finite"] = len(not_finite)
+        left = [w for w in left if w.kind != NOT_FINITE]
     for slip in PRIORITY:
         if not left:
             break

@@ -1,11 +1,4 @@
-"""Reading a workbook into grids of saved values, and finding the step tables in them.
-
-An .xlsx/.xlsm file is read by xlsx.py's lean reader (each cell's saved value, and which formula
-cells were saved without one, in one pass); a file that reader does not understand is read with
-openpyxl (imported here, inside ``read_book``, and nowhere else in fastbp), twice: ``data_only``
-for the values, and again to see which empty cells are formulas. openpyxl (the ``xlsx`` extra)
-is required for any .xlsx audit, so that every file has that fallback. .csv/.tsv files are read
-with the csv module.
+"""Finding the step tables in a sheet's grid of saved values (readers.py reads the files).
 
 A step table is found by its header row (or header column: a table laid out with one step per
 column), anywhere in any sheet: a row of cells that ``headers.canonical`` recognises, holding
@@ -14,120 +7,30 @@ weight name seen again starts the next one). Its data are the rows below, from t
 with a number in a weight column to the last one before a row without any.
 """
 
-import csv
-import importlib.util
-import io
 import math
-import os
 import re
-import zipfile
 from dataclasses import dataclass, field
 
-from fastbp.errors import SpecError
 from fastbp.workbook_audit import headers
-from fastbp.workbook_audit.xlsx import FormatError, Sheet, read_xlsx
 
-EXCEL = (".xlsx", ".xlsm", ".xltx", ".xltm")
-TEXT = (".csv", ".tsv")
 MIN_WEIGHTS = 4  # of w1…w8: fewer is not a step table (a table of losses, a list of constants)
-MAX_ROWS = 100_000  # per sheet: a sheet formatted down to row 1,048,576 is read this far
 _SKIP_ROWS = 3  # non-number rows allowed between a header and its first data row (units, a blank)
 _RIGHT = 3  # a label's number may be this many cells to its right (or just below it)
 
 
-class Unreadable(Exception):
-    """The file cannot be audited; the message says why and what to do."""
+@dataclass
+class Sheet:
+    """A sheet as a grid of its saved values."""
 
-
-def read_book(path):
-    """The sheets of a workbook (.xlsx/.xlsm) or a .csv/.tsv file, as grids of values."""
-    ext = os.path.splitext(path)[1].lower()
-    if not os.path.exists(path):
-        raise Unreadable("no such file")
-    if os.path.isdir(path):
-        raise Unreadable("a directory, not a workbook")
-    if ext in TEXT:
-        return [_read_text(path, ext)]
-    if ext == ".xls":
-        raise Unreadable("an old-style .xls workbook: save it as .xlsx (File > Save As) and audit that")
-    if ext in (".ods", ".numbers"):
-        raise Unreadable(f"a {ext} file: save or export it as .xlsx and audit that")
-    if not zipfile.is_zipfile(path):
-        with open(path, "rb") as handle:
-            ole = handle.read(8) == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-        if ole:  # an OLE container: a password-protected .xlsx, or an old .xls renamed
-            raise Unreadable(
-                "an encrypted (password-protected) or old-style workbook: save it as .xlsx without a password"
-            )
-        raise Unreadable("not a workbook (an .xlsx file is a zip archive; this is not)")
-    if (
-        importlib.util.find_spec("openpyxl") is None
-    ):  # the xlsx extra: needed for any file lean reading misses
-        raise SpecError("openpyxl", "not installed", "install it: pip install 'fastbp[xlsx]'")
-    try:
-        return read_xlsx(path, MAX_ROWS)
-    except FormatError:
-        pass
-    import openpyxl
-
-    try:
-        sheets = _read_excel(openpyxl, path, data_only=True)
-        formulas = _read_excel(openpyxl, path, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise Unreadable(f"not a readable workbook ({type(exc).__name__}: {_short(exc)})") from None
-    for sheet, with_formulas in zip(sheets, formulas):
-        sheet.uncached = {
-            (r, c)
-            for r, row in enumerate(with_formulas.grid)
-            for c, v in enumerate(row)
-            if isinstance(v, str) and v.startswith("=") and _at(sheet.grid, r, c) is None
-        }
-    return sheets
-
-
-def _short(exc):
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text if len(text) <= 100 else text[:97] + "..."
-
-
-def _read_excel(openpyxl, path, data_only):
-    # read_only streams the sheet XML (no styles, no cell objects): the fast path for many files.
-    book = openpyxl.load_workbook(path, read_only=True, data_only=data_only, keep_links=False)
-    try:
-        sheets = []
-        for ws in book.worksheets:
-            ws.reset_dimensions()  # some writers store a wrong used range; read what is there
-            grid = []
-            for row in ws.iter_rows(values_only=True):
-                grid.append(list(row))
-                if len(grid) >= MAX_ROWS:
-                    break
-            sheets.append(Sheet(ws.title, grid))
-        return sheets
-    finally:
-        book.close()
-
-
-def _read_text(path, ext):
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
-        text = handle.read()
-    if ext == ".tsv":
-        delimiter = "\t"
-    else:
-        try:
-            delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
-        except csv.Error:
-            delimiter = ","
-    grid = [[_text_cell(v) for v in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
-    return Sheet(os.path.splitext(os.path.basename(path))[0], grid[:MAX_ROWS])
-
-
-def _text_cell(text):
-    text = text.strip()
-    if not text:
-        return None
-    x = number(text)  # "0,15" too: a semicolon-separated export with decimal commas
-    return text if x is None else x
+    name: str
+    grid: list  # rows of cell values (None, float, int, str, …), 0-based
+    uncached: set = field(default_factory=set)  # (row, col) of formulas without a saved value
+    row_limit: int | None = None  # rows read (limits.rows): a table reaching the last may go on
+    column_limit: int | None = None
+    beyond_rows: int = 0  # cells with a value past the row limit: not read
+    beyond_columns: int = 0  # cells with a value past the column limit (within the rows): not read
+    first_beyond: str = ""  # the first such cell's reference
+    beyond_exact: bool = True  # False: openpyxl read one row and column past the limits, so "at least"
 
 
 def _at(grid, r, c):
@@ -136,6 +39,18 @@ def _at(grid, r, c):
         if c < len(row):
             return row[c]
     return None
+
+
+def not_finite(value):
+    """True for ±inf and NaN, as numbers or as text that reads as one ("inf", "1e999", "NaN")."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, str) and len(value) < 64:
+        try:
+            return not math.isfinite(float(value.strip().replace(",", ".")))
+        except ValueError:
+            return False
+    return False
 
 
 def number(value):
@@ -210,6 +125,16 @@ class Table:
         spots = [(self.header, c) for c in self.cols.values()]
         spots += [(r, c) for r in self.rows for c in self.cols.values()]
         return {(c, r) for r, c in spots} if self.transposed else set(spots)
+
+    def runs_past_limit(self):
+        """True when the last step read is the sheet's last row read (column, sideways) and cells lie
+        beyond it: the table may go on, and what follows was not read."""
+        sheet = self.sheet
+        if not self.rows:
+            return False
+        if self.transposed:
+            return bool(sheet.beyond_columns) and self.rows[-1] == (sheet.column_limit or 0) - 1
+        return bool(sheet.beyond_rows) and self.rows[-1] == (sheet.row_limit or 0) - 1
 
     def uncached_cells(self):
         """Formulas without a saved value in this table's columns, below its header."""
