@@ -1,0 +1,81 @@
+"""A kernel that compiles says so, and the plan's time estimate is measured on the sweep's own variant.
+
+A first ``diagnostics = true`` sweep used to sit at "0/N runs" for half a minute while its kernel
+compiled, and the plan's estimate timed the bias-free kernel instead.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numba import njit
+
+from fastbp import kernels, plan
+from fastbp.spec import parse_spec
+
+
+def test_a_compile_calls_on_compile_once_and_a_loaded_kernel_does_not():
+    @njit  # a new function: its first call compiles, whatever Numba's cache holds
+    def fresh(x):
+        return x + 1
+
+    heard = []
+    with kernels._compile_noted(heard.append, "the test's kernel"):
+        fresh(1)
+        fresh(1.5)  # a second signature compiles too, but the notice is said once
+    assert heard == ["the test's kernel"]
+    with kernels._compile_noted(heard.append, "again"):
+        fresh(2)  # already compiled in this process: nothing to say
+    assert heard == ["the test's kernel"]
+
+
+def test_the_plan_measures_the_specs_own_variant(monkeypatch):
+    calls = []
+    real_train = kernels.train
+
+    def recording_train(*args, **options):
+        calls.append(options)
+        return real_train(*args, **options)
+
+    monkeypatch.setattr(kernels, "train", recording_train)
+    spec = parse_spec(
+        {
+            "steps": 100,
+            "lr_hidden": [0.5],
+            "lr_output": [1.0],
+            "diagnostics": True,
+            "network": {"biases": [0.1, 0.2], "train_biases": True},
+            "init": [{"kind": "uniform", "count": 3}],
+        }
+    )
+    speed = plan.measure_speed(spec)
+    assert speed > 0
+    timed = calls[-1]  # the timed call: the sweep's variant, not the bias-free kernel's
+    assert timed["diagnostics"] is True and timed["train_biases"] and timed["shared_biases"]
+    assert timed["lr_output"].shape == timed["biases"].shape[1:]
+    # The sharpness kernel the sweep's columns need is loaded before the timing too.
+    assert any(c.get("stability_steps") == [0] for c in calls[:-1])
+
+
+@pytest.mark.slow
+def test_a_first_sweep_says_it_compiles_and_a_second_does_not(tmp_path):
+    """With an empty Numba cache a sweep compiles its kernel and says so before the plan's line;
+    the next sweep loads it from the cache and says nothing of compiling."""
+    spec = tmp_path / "s.toml"
+    spec.write_text('steps = 20\nlr = [0.5]\n[[init]]\nkind = "uniform"\ncount = 3\n')
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+
+    def sweep(out):
+        command = [sys.executable, "-m", "fastbp", "sweep", str(spec), "--out", str(tmp_path / out)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    first = sweep("a")
+    notice = [line for line in first.splitlines() if "compiling" in line]
+    assert notice and "first run only" in notice[0] and "float64 training kernel" in notice[0], first
+    assert first.index("compiling") < first.index("plan:")  # said before the wait, not after
+    assert "compiling" not in sweep("b")
+    assert np.isfinite(float(first.split("at ")[-1].split(" M run-steps/s")[0].replace(",", "")))
