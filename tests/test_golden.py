@@ -1,14 +1,15 @@
-"""The golden datasets: files written by fastbp 0.1.0 (schema version 1), committed under
-``tests/golden/``, that every later version must keep reading, and that a fresh sweep of their
-committed spec must reproduce bit for bit.
+"""The golden datasets: files written by fastbp (schema version 1 by fastbp 0.1.0, then 2, and 3 of
+the diagnostics), committed under ``tests/golden/``, that every later version must keep reading,
+and that a fresh sweep of their committed spec must reproduce bit for bit while this fastbp still
+writes their version.
 
 ``tests/golden/<case>/spec.toml`` is the spec; ``tests/golden/<case>/dataset/`` is what
 ``scripts/make_golden.py`` wrote from it (see that script for why the specs look as they do, and
 when it may be run: only for a new schema version, into new directories). The tests here:
 
 1. every reader the README names (pyarrow.dataset, pandas, Polars, DuckDB) reads the files, with
-   the columns and types of schema version 1 listed explicitly below, and the ``fastbp`` metadata
-   block has the keys the README lists;
+   the columns and types of their schema version listed explicitly below, and the ``fastbp``
+   metadata block has the keys the README lists;
 2. fastbp's own readers (the dataset summary and the figures) read them;
 3. a fresh sweep of ``spec.toml`` reproduces them: the same values and bits (a NaN's sign bit
    aside, which the float32 kernel does not keep: see ``assert_same_bits``), the same metadata
@@ -39,9 +40,10 @@ import fastbp
 
 # fastbp's own readers and its contract's constants: the only imports of fastbp's modules, so a
 # module that moves or is renamed is retargeted here and nowhere else.
-from fastbp.contract import SCHEMA_VERSION
+from fastbp.contract import DYNAMICS_VERSION, SCHEMA_VERSION
 from fastbp.errors import DatasetError
 from fastbp.plots import plot_dataset
+from fastbp.spec import load_spec
 from fastbp.stats import summarise
 from fastbp.storage import kernel_source_stamp
 
@@ -52,11 +54,15 @@ CASES = {
     "v1-float32": (1, "float32"),
     "v2": (2, "float64"),
     "v2-float32": (2, "float32"),
+    "v3": (3, "float64"),
+    "v3-float32": (3, "float32"),  # with a choice of columns
 }
 # The figures `plot_dataset` writes (drawn for one case only: half a second a figure).
 FIGURES = {"v1": ["loss_course", "loss_lr_0.7", "loss_lr_1e+308", "loss_lr_2.5", "overview"]}
-# The cases a sweep of this fastbp writes (tests 3 and 4); older versions' are only read.
-CURRENT = [case for case, (version, _) in CASES.items() if version == SCHEMA_VERSION]
+# The versions this fastbp writes: a plain sweep's, and a sweep's with diagnostics, a stability
+# list or a choice of columns. Their cases are swept again (tests 3 and 4); older ones only read.
+WRITTEN = (SCHEMA_VERSION, DYNAMICS_VERSION)
+CURRENT = [case for case, (version, _) in CASES.items() if version in WRITTEN]
 
 # Schema version 1, column by column: (name, type, nullable); "D" is the sweep's dtype. Written
 # out rather than taken from fastbp, so that any change to the schema fails here.
@@ -84,7 +90,25 @@ COLUMNS_V2 = [
     ("grid_y", "float64", True),
     *COLUMNS_V1[5:],
 ]
-COLUMNS = {1: COLUMNS_V1, 2: COLUMNS_V2}
+# Schema version 3 adds the diagnostics (`diagnostics = true`) and the stability list
+# (`stability_every`); with `columns = [...]` a dataset keeps only those (and run), in this order.
+COLUMNS_V3 = [
+    *COLUMNS_V2,
+    ("sharpness_init", "float64", False),
+    ("sharpness_final", "float64", False),
+    ("stability_init", "float64", False),
+    ("stability_final", "float64", False),
+    ("max_loss", "D", False),
+    ("max_loss_step", "int64", False),
+    ("loss_increases", "int64", False),
+    ("trainability", "float64", False),
+    ("regime", "string", False),
+    ("stability", "list<float64>", False),
+]
+COLUMNS = {1: COLUMNS_V1, 2: COLUMNS_V2, 3: COLUMNS_V3}
+# The regimes (docs/model.md "Regimes"): those of runs that reached the tolerance, and the others.
+REACHED = {"monotone", "bumpy", "catapult"}
+NOT_REACHED = {"slow", "oscillating", "stuck", "diverged"}
 # The keys of the `fastbp` metadata block: the README's list, plus `format`.
 METADATA_KEYS = {
     "schema_version",
@@ -98,6 +122,8 @@ METADATA_KEYS = {
     "versions",
     "columns",
 }
+# The spec keys that make a dataset schema version 3.
+SCHEMA_3_KEYS = ("diagnostics", "stability_every", "columns")
 VERSION_KEYS = {"fastbp", "numba", "numpy", "pyarrow", "python"}
 
 # Each type of the list above as each reader names it.
@@ -120,9 +146,15 @@ _DUCKDB = {
 
 
 def columns(case):
-    """[(name, type, nullable)] of the case's schema version, "D" replaced by its dtype."""
+    """[(name, type, nullable)] of the case's schema version, "D" replaced by its dtype, only the
+    spec's ``columns`` (and run) when it chooses some."""
     version, dtype = CASES[case]
-    return [(name, kind.replace("D", dtype), nullable) for name, kind, nullable in COLUMNS[version]]
+    kept = spec_of(case).get("columns")
+    return [
+        (name, kind.replace("D", dtype), nullable)
+        for name, kind, nullable in COLUMNS[version]
+        if kept is None or name == "run" or name in kept
+    ]
 
 
 def data_dir(case):
@@ -182,6 +214,49 @@ def test_the_golden_data_exercises_the_contract(golden):
     if CASES[case][1] == "float64":
         w2 = np.array(rows["w2_init"])
         assert np.any((w2 == 0) & np.signbit(w2))  # a -0.0 weight, whose sign bit must survive
+    if CASES[case][0] == 3:
+        assert_exercises_schema_3(case, rows, spec)
+
+
+def assert_exercises_schema_3(case, rows, spec):
+    """The diagnostics: runs in several regimes, each agreeing with the run's other columns."""
+    assert spec["diagnostics"] is True
+    regimes = rows["regime"]
+    assert "diverged" in regimes and regimes.count("diverged") < len(regimes)
+    assert len(set(regimes) & REACHED) >= 2 and len(set(regimes) & NOT_REACHED) >= 3
+    assert set(regimes) <= REACHED | NOT_REACHED
+    assert [r == "diverged" for r in regimes] == rows["overflow"]
+    for k, regime in enumerate(regimes):
+        curve, highest = np.asarray(rows["loss"][k]), rows["max_loss"][k]
+        if regime in REACHED:  # it ends below the tolerance, so it went below it at some step
+            assert rows["first_step_below_tol"][k] is not None and rows["final_loss"][k] < spec["tolerance"]
+            assert (highest > curve[0]) == (regime == "catapult"), k  # above its start: catapult
+        if regime != "diverged":  # the highest loss over every step bounds the recorded ones
+            assert highest >= np.max(curve) and highest >= rows["min_loss"][k], k
+    if "columns" in spec:  # a choice of columns: only these, and fewer than the sweep has
+        assert {name for name, _, _ in columns(case)} == {"run", *spec["columns"]}
+        assert len(columns(case)) < len(COLUMNS_V3)
+        return
+    for k, regime in enumerate(regimes):
+        rose, start_highest = rows["loss_increases"][k] > 0, rows["max_loss"][k] == rows["loss"][k][0]
+        if regime in {"bumpy", "catapult", "oscillating"}:  # each of these rose at some step
+            assert rose, k
+        if regime != "diverged":  # never rose: E_0 is the highest; the first step there is 0 iff it is
+            assert rose or start_highest, k
+            assert (rows["max_loss_step"][k] == 0) == start_highest, k
+    lr = np.array(rows["lr"])  # one rate: the stability number is lr·λ_max
+    for when in ("init", "final"):
+        sharpness, stability = np.array(rows[f"sharpness_{when}"]), np.array(rows[f"stability_{when}"])
+        assert np.array_equal(lr * sharpness, stability, equal_nan=True), when
+    if spec.get("stability_every"):  # the list at 0, k, 2k, … and the last step
+        steps, every = spec["steps"], spec["stability_every"]
+        assert steps % every != 0
+        points = len(recorded_steps(steps, every))
+        assert all(len(curve) == points for curve in rows["stability"])
+        stability = np.array(rows["stability"])
+        assert np.array_equal(stability[:, 0], rows["stability_init"], equal_nan=True)
+        assert np.array_equal(stability[:, -1], rows["stability_final"], equal_nan=True)
+        assert np.isnan(stability).any() and np.isfinite(stability).any()  # NaN where H overflows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,7 +286,10 @@ def test_the_fastbp_metadata_block(golden):
     blocks = [metadata_block(path) for path in shard_files(data_dir(case))]
     assert all(block == blocks[0] for block in blocks)  # every file carries the same block
     meta = blocks[0]
-    assert set(meta) == METADATA_KEYS
+    stability = "stability_every" in spec  # then the steps of the stability list too
+    assert set(meta) == METADATA_KEYS | ({"stability_steps"} if stability else set())
+    if stability:
+        assert meta["stability_steps"] == recorded_steps(spec["steps"], spec["stability_every"])
     assert meta["schema_version"] == version
     assert meta["format"] == "fastbp.sweep"
     assert set(meta["versions"]) == VERSION_KEYS
@@ -220,6 +298,13 @@ def test_the_fastbp_metadata_block(golden):
     assert meta["dtype"] == meta["spec"]["dtype"] == dtype
     for key in ("steps", "record_every", "tolerance"):
         assert meta[key] == meta["spec"][key] == spec[key], key
+    for key in SCHEMA_3_KEYS:  # stored only when given; the columns with run, in file order
+        assert (key in meta["spec"]) == (key in spec), key
+    assert (version == 3) == any(key in spec for key in SCHEMA_3_KEYS)
+    for key in ("diagnostics", "stability_every"):
+        assert meta["spec"].get(key) == spec.get(key), key
+    if "columns" in spec:
+        assert meta["spec"]["columns"] == [name for name, _, _ in columns(case)]
     assert meta["spec"]["lr"] == spec["lr"]
     assert meta["recorded_steps"] == recorded_steps(spec["steps"], spec["record_every"])
     assert meta["recorded_steps"][-1] == spec["steps"]
@@ -448,7 +533,7 @@ def test_a_fresh_sweep_reproduces_it(fresh):
     )
 
 
-OLDER = [case for case, (version, _) in CASES.items() if version < SCHEMA_VERSION]
+OLDER = [case for case, (version, _) in CASES.items() if version not in WRITTEN]
 
 
 @pytest.mark.parametrize("case", OLDER)
@@ -478,7 +563,8 @@ def test_a_sweep_into_a_copy_resumes_it(case, tmp_path):
     before = snapshot(copy)
     spec = str(GOLDEN / case / "spec.toml")
     manifest = json.loads((copy / "_manifest.json").read_text())
-    if manifest["kernel_source"] == kernel_source_stamp():
+    # The stamp covers the sources of the spec's numbers: the diagnostics' too when it has them.
+    if manifest["kernel_source"] == kernel_source_stamp(load_spec(spec)):
         summary = fastbp.sweep(spec, out=str(copy), progress=False)
         assert (summary.shards_computed, summary.runs_computed) == (0, 0)
         assert summary.n_shards == len(shard_files(data_dir(case))) and summary.n_runs == manifest["n_runs"]
@@ -491,8 +577,10 @@ def test_a_sweep_into_a_copy_resumes_it(case, tmp_path):
     assert snapshot(copy) == before  # no file written, renamed or touched
 
 
-def test_the_current_schema_version_has_a_golden_dataset():
+def test_every_schema_version_written_has_a_golden_dataset():
     # A new schema version needs its own golden datasets (scripts/make_golden.py) and its column
     # list above; the older versions' stay and must still be read.
-    assert CURRENT, f"no golden dataset of schema version {SCHEMA_VERSION}: run scripts/make_golden.py"
+    for written in WRITTEN:
+        have = sorted(dtype for case, (version, dtype) in CASES.items() if version == written)
+        assert have == ["float32", "float64"], f"schema version {written}: run scripts/make_golden.py"
     assert sorted(p.name for p in GOLDEN.iterdir() if p.is_dir()) == sorted(CASES)
