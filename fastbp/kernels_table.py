@@ -123,25 +123,9 @@ def _step_table_kernel(
             b_h1, b_h2, b_o1, b_o2 = update_biases(
                 b_h1, b_h2, b_o1, b_o2, gb_h1, gb_h2, gb_o1, gb_o2, lr_hidden, lr_output
             )
+        g1, g2, g3, g4, g5, g6, g7, g8 = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
         w1, w2, w3, w4, w5, w6, w7, w8 = update_per_layer(
-            w1,
-            w2,
-            w3,
-            w4,
-            w5,
-            w6,
-            w7,
-            w8,
-            g[0],
-            g[1],
-            g[2],
-            g[3],
-            g[4],
-            g[5],
-            g[6],
-            g[7],
-            lr_hidden,
-            lr_output,
+            w1, w2, w3, w4, w5, w6, w7, w8, g1, g2, g3, g4, g5, g6, g7, g8, lr_hidden, lr_output
         )
     weights[0], weights[1], weights[2], weights[3] = w1, w2, w3, w4
     weights[4], weights[5], weights[6], weights[7] = w5, w6, w7, w8

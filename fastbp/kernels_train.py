@@ -94,25 +94,9 @@ def _block_update(state, steps_not_below, data, tol, R, flags, noted, diag, coun
         previous = state[R.loss + j]  # E_{k-1}, until _note_loss below replaces it
         _E1, _E2, E_total = loss(t1, t2, a_o1, a_o2)
         g = backward_with_deltas(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2)
+        g1, g2, g3, g4, g5, g6, g7, g8 = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
         w1, w2, w3, w4, w5, w6, w7, w8 = update_per_layer(
-            w1,
-            w2,
-            w3,
-            w4,
-            w5,
-            w6,
-            w7,
-            w8,
-            g[0],
-            g[1],
-            g[2],
-            g[3],
-            g[4],
-            g[5],
-            g[6],
-            g[7],
-            lr_hidden,
-            lr_output,
+            w1, w2, w3, w4, w5, w6, w7, w8, g1, g2, g3, g4, g5, g6, g7, g8, lr_hidden, lr_output
         )
         state[R.w1 + j] = w1
         state[R.w2 + j] = w2

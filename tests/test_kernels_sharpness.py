@@ -224,5 +224,7 @@ def test_the_eigenvalue_steps_are_vector_code():
     buf = np.random.default_rng(0).normal(size=(21 + 5 + 2 * R_TEST) * ks.BLOCK)
     ir, _asm = compiled(_eigen_steps, buf)
     vector, scalar = divisions(ir, np.float64)
-    assert len(vector) >= 2 * (R_TEST - 2) and min(vector) >= 4 and scalar <= len(vector), (vector, scalar)
+    # At least one vector division per Householder reflection (R − 2 of them). AVX-512 builds show
+    # twice that (LLVM interleaves the loops); an AVX2 build keeps fewer copies, hence no more.
+    assert len(vector) >= R_TEST - 2 and min(vector) >= 4 and scalar <= len(vector), (vector, scalar)
     assert re.findall(r"@llvm\.sqrt\.v(\d+)f64", ir) and "@llvm.sqrt.f64(" not in ir
