@@ -377,7 +377,8 @@ def read_manifest(filesystem, path, field="out"):
     try:
         return load_manifest(filesystem, path)
     except verify.Damaged as exc:
-        raise DatasetError(field, path, f"a sound fastbp manifest (this one: {exc})") from None
+        name = path.rpartition("/")[2]  # the path may be shortened in the message: the file's name is not
+        raise DatasetError(field, path, f"a sound fastbp manifest ({name} is damaged: {exc})") from None
 
 
 def _write_json(filesystem, path, data, rename):
