@@ -10,6 +10,7 @@ that was a list or had no ``spec`` (a crash), and opened a FIFO named as a shard
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -28,17 +29,14 @@ SPEC = {
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    path = tmp_path_factory.mktemp("clean") / "runs"
-    fastbp.sweep(SPEC, path, progress=False)
-    return path
+def sound(tmp_path_factory):
+    """SPEC's dataset, made once; each test makes its own copy hostile."""
+    return fastbp.sweep(SPEC, tmp_path_factory.mktemp("sound") / "runs", progress=False).out
 
 
 @pytest.fixture
-def copy(clean, tmp_path):
-    target = tmp_path / "runs"
-    shutil.copytree(clean, target)
-    return target
+def copy(sound, tmp_path):
+    return Path(shutil.copytree(sound, tmp_path / "runs"))
 
 
 def edit_manifest(change):
