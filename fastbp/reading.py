@@ -131,7 +131,8 @@ def _grid(fs, path, entries):
             return storage.load_manifest(fs, f"{path}/{contract.MANIFEST}"), problems
         except verify.Damaged as exc:
             problems.append((contract.MANIFEST, str(exc)))
-    shards = sorted((n, e) for e in entries if (n := verify.shard_number(e.base_name)) is not None)
+    numbered = [(verify.shard_number(e.base_name), e) for e in entries]
+    shards = sorted(((n, e) for n, e in numbered if n is not None), key=lambda pair: pair[0])
     if not shards and not problems:
         raise SpecError(
             "dataset", path, "a fastbp dataset directory (no _manifest.json, no part-NNNNNN.parquet)"

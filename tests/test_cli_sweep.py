@@ -373,7 +373,10 @@ SPECIAL_SPECS = [
     (lambda tmp_path: "/dev/zero", ["spec", "/dev/zero", "not a regular file (a character device)"]),
     (fifo, ["spec", "not a regular file (a FIFO)"]),
     (oversized, ["spec", "larger than 16,777,216 bytes"]),
-    (lambda tmp_path: write(tmp_path, PAIRS + COURSE), ["lr_output", "16,777,216 × 16,777,216 pairs", "at most 16,777,216"]),
+    (
+        lambda tmp_path: write(tmp_path, PAIRS + COURSE),
+        ["lr_output", "16,777,216 × 16,777,216 pairs", "at most 16,777,216"],
+    ),
 ]
 
 

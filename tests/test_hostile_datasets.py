@@ -188,3 +188,29 @@ def test_a_grid_of_a_million_shards_is_checked_by_the_files_present(tmp_path):
     assert report.damaged == [("part-000000.parquet", "a shard of another spec")]
     assert report.missing_ranges() == [(0, MAX_SHARDS - 1)]
     assert report.summary().startswith(f"damaged: {MAX_SHARDS:,} of {MAX_SHARDS:,} runs missing (runs 0–")
+
+
+def set_metadata(shard, text):
+    table = pq.read_table(shard)
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"fastbp": text}), shard)
+
+
+def test_a_shard_whose_metadata_is_a_json_list_is_named(copy):
+    from fastbp.reading import check
+
+    set_metadata(copy / "part-000001.parquet", b"[1, 2]")
+    report = check(copy)
+    assert report.sound == [0]
+    assert report.damaged == [
+        ("part-000001.parquet", "not a fastbp.sweep shard of a schema version this fastbp reads")
+    ]
+
+
+def test_two_names_for_one_shard_without_a_manifest(copy):
+    from fastbp.reading import check
+
+    (copy / "_manifest.json").unlink()
+    shutil.copy(copy / "part-000000.parquet", copy / "part-0.parquet")
+    report = check(copy)
+    assert report.sound == [0, 1] and report.extra == ["part-0.parquet"]
+    assert report.summary() == "damaged: 1 file(s) beyond the grid (part-0.parquet)"
