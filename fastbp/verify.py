@@ -139,7 +139,7 @@ def footer_block(filesystem, path):
         raise Damaged(exc.strerror) from None
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise Damaged(
-            f"unreadable Parquet footer ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+            f"unreadable Parquet footer ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]})"
         ) from None
     block = (footer.metadata or {}).get(contract.METADATA_KEY)
     if block is None:
