@@ -141,17 +141,17 @@ def _grid(fs, path, entries):
     whys = []  # each shard's, said only when no shard gives a grid (else the check names them)
     for _number, entry in shards:
         try:
-            return _shard_grid(fs, entry.path, refused), problems
+            return _shard_grid(fs, entry, refused), problems
         except verify.Damaged as exc:
             whys.append((entry.base_name, str(exc)))
     return None, problems + whys
 
 
-def _shard_grid(fs, path, refused):
+def _shard_grid(fs, entry, refused):
     from fastbp import verify
     from fastbp.spec import canonical_json
 
-    _footer, block = verify.footer_block(fs, path)
+    _footer, block = verify.footer_block(fs, entry.path, entry)
     key = canonical_json(block.get("spec"))
     if key in refused:
         raise verify.Damaged(refused[key])

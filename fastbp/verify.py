@@ -98,13 +98,16 @@ def shard_number(name):
     return None
 
 
-def open_input(filesystem, path):
+def open_input(filesystem, path, info=None):
     """A readable file of ``filesystem`` at ``path``; on a local disk only a regular file is
-    opened (``files.open_regular``: a FIFO under a shard's name would block the reader)."""
+    opened (``files.open_regular``: a FIFO under a shard's name would block the reader), and
+    elsewhere only what the listing (``info``, a ``FileInfo``) says is a file."""
     import pyarrow.fs as pafs
 
     if isinstance(filesystem, pafs.LocalFileSystem):
         return files.open_regular(path)
+    if info is not None and info.type != pafs.FileType.File:
+        raise files.NotRegularFile(path, f"not a regular file ({info.type.name})")
     return filesystem.open_input_file(path)
 
 
@@ -126,14 +129,14 @@ def read_bounded(filesystem, path, limit):
     return data
 
 
-def footer_block(filesystem, path):
+def footer_block(filesystem, path, info=None):
     """(Parquet footer, its ``fastbp`` metadata block as a dict) of the file at ``path``, or
     ``Damaged``. Reading a footer costs one small read, bounded by the file's size."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        with open_input(filesystem, path) as handle:
+        with open_input(filesystem, path, info) as handle:
             footer = pq.ParquetFile(handle).metadata
     except files.NotRegularFile as exc:
         raise Damaged(exc.strerror) from None
@@ -157,11 +160,11 @@ def footer_block(filesystem, path):
     return footer, block
 
 
-def shard_problem(filesystem, path, spec_json, start, stop):
-    """Why the file at ``path`` is not a sound shard of runs [start, stop) of the spec whose
-    canonical JSON is ``spec_json``, or None when it is."""
+def shard_problem(filesystem, path, spec_json, start, stop, info=None):
+    """Why the file at ``path`` (listed as ``info``, if given) is not a sound shard of runs
+    [start, stop) of the spec whose canonical JSON is ``spec_json``, or None when it is."""
     try:
-        footer, block = footer_block(filesystem, path)
+        footer, block = footer_block(filesystem, path, info)
     except Damaged as exc:
         return str(exc)
     if canonical_json(block.get("spec")) != spec_json:
@@ -281,10 +284,10 @@ def check_dataset(filesystem, path, manifest, problems=(), entries=None):
         if shard >= n_shards or info.base_name != SHARD_NAME.format(shard):
             report.extra.append(info.base_name)
         else:
-            present[shard] = info.path
-    for shard, file_path in sorted(present.items()):
+            present[shard] = info
+    for shard, info in sorted(present.items()):
         start, stop = report.shard_runs(shard)
-        why = shard_problem(filesystem, file_path, spec_json, start, stop)
+        why = shard_problem(filesystem, info.path, spec_json, start, stop, info)
         if why is None:
             report.sound.append(shard)
         else:

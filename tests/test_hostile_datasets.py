@@ -10,6 +10,8 @@ that was a list or had no ``spec`` (a crash), and opened a FIFO named as a shard
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -214,3 +216,21 @@ def test_two_names_for_one_shard_without_a_manifest(copy):
     report = check(copy)
     assert report.sound == [0, 1] and report.extra == ["part-0.parquet"]
     assert report.summary() == "damaged: 1 file(s) beyond the grid (part-0.parquet)"
+
+
+@pytest.mark.slow
+def test_a_fifo_behind_an_fsspec_filesystem_is_not_opened(copy):
+    """Through fsspec the reader cannot stat: only what the listing calls a file is opened, and
+    anything else is named as not a regular file (before: an unreadable footer, FileNotFoundError)."""
+    pytest.importorskip("fsspec")
+    fifo_as_shard(copy)
+    script = (
+        "import sys, fsspec; from fastbp.reading import check; "
+        "print(check(sys.argv[1], filesystem=fsspec.filesystem('file')).summary())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(copy)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("damaged: 64 of 128 runs missing (runs 0–63); 1 damaged file(s)")
+    assert "part-000000.parquet: not a regular file" in proc.stdout
