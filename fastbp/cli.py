@@ -420,6 +420,10 @@ def _check(args):
         print(f"  beyond the grid: {name}")
     for first, last in report.missing_ranges()[:20]:
         print(f"  missing: runs {first:,}–{last:,}")
-    if not report.complete:
+    if any(name == "_manifest.json" for name, _why in report.damaged):  # a sweep refuses to resume it
+        print(
+            "  (the manifest is damaged: no sweep resumes this dataset; fastbp plot --partial reads its sound shards, if any)"
+        )
+    elif not report.complete:
         print("  (run the same fastbp sweep command again to compute what is missing)")
     return 0 if report.complete else 1

@@ -112,6 +112,8 @@ def test_check_answers_damaged_naming_the_file(case, copy):
     first = proc.stdout.splitlines()[0]
     assert first.startswith(f"{copy}: damaged: ") and f"{name}: " in first and why in first, first
     assert f"  damaged: {name}: " in proc.stdout
+    # the usual advice, run the sweep again, would be refused for a damaged manifest
+    assert ("no sweep resumes this dataset" in proc.stdout) == (name == "_manifest.json")
 
 
 @pytest.mark.slow
