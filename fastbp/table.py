@@ -49,16 +49,16 @@ def check_table_args(
     if train_biases and biases is None:
         raise errors.SpecError("train_biases", train_biases, "only together with biases")
     if dtype == "float32":
-        # a rate that float32 rounds to 0 is refused, as the sweep refuses it
         rates = [("lr_hidden" if lr_output is not None else "lr", lr), ("lr_output", lr_output)]
+        for field, value in rates:  # a rate float32 rounds to 0 is refused, as the sweep refuses it
+            if value is not None:
+                errors.float32_number(field, value, positive=True, when="dtype is float32")
         named = []
         for name, values in (("inputs", inputs), ("targets", targets), ("weights", weights)):
             named += [(f"{name}[{k}]", v) for k, v in enumerate(values)]
         named += [(f"biases[{k}]", v) for k, v in enumerate(_given(biases, shared_biases))]
-        for field, value in rates + named:
-            if value is not None:
-                positive = (field, value) in rates
-                errors.float32_number(field, value, positive=positive, when="dtype is float32")
+        for field, value in named:
+            errors.float32_number(field, value, when="dtype is float32")
     return TableArgs(
         lr, steps, inputs, targets, weights, dtype, lr_output, biases, train_biases, shared_biases
     )
