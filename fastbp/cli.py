@@ -7,6 +7,7 @@ shards are kept; run the same command again to resume.
 """
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -76,10 +77,10 @@ def build_parser():
         help="the spreadsheet's 31-column step table",
         description="The step table (docs/model.md): one row per step, 31 columns (more with biases).",
     )
-    table.add_argument("--lr", help="learning rate (a finite number); or --lr-hidden and --lr-output")
+    table.add_argument("--lr", help="learning rate (a finite number > 0); or --lr-hidden and --lr-output")
     table.add_argument("--lr-hidden", metavar="X", help="the hidden layer's rate (w1 … w4), with --lr-output")
     table.add_argument("--lr-output", metavar="Y", help="the output layer's rate (w5 … w8), with --lr-hidden")
-    table.add_argument("--steps", required=True, help="number of rows (steps 0 … N − 1), >= 0")
+    table.add_argument("--steps", required=True, help="number of rows (steps 0 … N − 1), 0 to 2147483647")
     table.add_argument(
         "--inputs",
         nargs="+",
@@ -201,14 +202,10 @@ def main(argv=None):
     except SystemExit as exit_:  # --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
     except KeyboardInterrupt:
-        print(
-            "fastbp: interrupted; finished shards are kept (run the same command to resume)", file=sys.stderr
-        )
+        print(f"fastbp: interrupted; {_what_is_kept(args)}", file=sys.stderr)
         return 130
     except Terminated:
-        print(
-            "fastbp: terminated; finished shards are kept (run the same command to resume)", file=sys.stderr
-        )
+        print(f"fastbp: terminated; {_what_is_kept(args)}", file=sys.stderr)
         return 143
     except Exception as exc:  # a failure, not a usage error: one line, not a traceback
         if os.environ.get("FASTBP_DEBUG"):
@@ -218,6 +215,12 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 1
+
+
+def _what_is_kept(args):
+    if getattr(args, "command", None) == "table":
+        return "the table is incomplete (an --out file is not written)"
+    return "finished shards are kept (run the same command to resume)"
 
 
 def main_entry():
@@ -266,13 +269,15 @@ def _table(args):
     elif args.format == "parquet":
         raise SpecError("out", "nothing", "a file path: parquet is binary and needs --out FILE")
 
+    with _terminate_raises():  # a killed table leaves no temporary file, as a sweep does
+        return _write_table(args, checked)
+
+
+def _write_table(args, checked):
     if args.format == "parquet":
-        import pyarrow.parquet as pq
+        from fastbp.table import write_parquet
 
-        from fastbp.table import arrow_table
-
-        table = arrow_table(checked)
-        write_atomically(args.out, lambda stream: pq.write_table(table, stream))
+        write_atomically(args.out, lambda stream: write_parquet(checked, stream))
         return 0
     # Text formats skip pyarrow (a fifth of the start-up): the same kernel, straight to text,
     # streamed a chunk of rows at a time so that memory stays flat in --steps.
@@ -329,21 +334,29 @@ def _rows(values):
     return values.tolist() if hasattr(values, "tolist") else values
 
 
-def _sweep(args):
+@contextlib.contextmanager
+def _terminate_raises():
+    """Within: SIGTERM raises ``Terminated`` in the main thread, as Ctrl-C raises
+    KeyboardInterrupt, so that a file being written is removed on the way out. The kernels
+    return to Python between slices of steps (a sweep, ~0.25 s) or chunks of rows (a table)."""
     import signal
     import threading
 
-    from fastbp.engine import sweep
-
     previous = None
     if threading.current_thread() is threading.main_thread():
-        # The kernel returns to Python between slices of steps (~0.25 s), where this runs.
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        return _run_sweep(args, sweep)
+        yield
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _sweep(args):
+    from fastbp.engine import sweep
+
+    with _terminate_raises():
+        return _run_sweep(args, sweep)
 
 
 def _run_sweep(args, sweep):
@@ -407,6 +420,10 @@ def _check(args):
         print(f"  beyond the grid: {name}")
     for first, last in report.missing_ranges()[:20]:
         print(f"  missing: runs {first:,}–{last:,}")
-    if not report.complete:
+    if any(name == "_manifest.json" for name, _why in report.damaged):  # a sweep refuses to resume it
+        print(
+            "  (the manifest is damaged: no sweep resumes this dataset; fastbp plot --partial reads its sound shards, if any)"
+        )
+    elif not report.complete:
         print("  (run the same fastbp sweep command again to compute what is missing)")
     return 0 if report.complete else 1

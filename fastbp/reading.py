@@ -14,7 +14,9 @@ BATCH_VALUES = 2**20
 def open_for_reading(dataset, needed, filesystem=None, partial=False):
     """(pyarrow dataset, path, metadata, ``verify.Report``) of a fastbp dataset holding the
     columns ``needed``. An incomplete or damaged dataset is refused unless ``partial``: then
-    the pyarrow dataset holds its sound shards only, and the report says how many runs those are."""
+    the pyarrow dataset holds its sound shards only, and the report says how many runs those are.
+
+    Every shard's footer is checked first, and only the files that passed are opened."""
     from fastbp import contract
     from fastbp.errors import DatasetError
 
@@ -22,14 +24,7 @@ def open_for_reading(dataset, needed, filesystem=None, partial=False):
     fs, path, entries = _locate(dataset, filesystem)
     if not any(_is_shard_file(e.base_name) for e in entries):
         raise SpecError(name, path, "a fastbp dataset directory (this one holds no Parquet files)")
-    has_manifest = any(e.base_name == contract.MANIFEST for e in entries)
-    # With a manifest the footers are checked first, so a damaged file is named, not tripped on.
-    report = check(path, fs) if has_manifest else None
-    if report is None or report.complete:
-        data, metadata = _open_files(path, fs)
-        contract.check_columns(data.schema, metadata, needed, name, path)
-        if report is None:
-            report = check(path, fs, metadata)
+    report = _check(fs, path, entries)
     if not report.complete:
         if not partial:
             allowed = (
@@ -41,21 +36,21 @@ def open_for_reading(dataset, needed, filesystem=None, partial=False):
             raise DatasetError(
                 name, path, f"a dataset with at least one sound shard; this one is {report.summary()}"
             )
-        sound = [f"{path}/{contract.SHARD_NAME.format(s)}" for s in report.sound]
-        data, metadata = _open_files(sound, fs, shown=path)
-        contract.check_columns(data.schema, metadata, needed, name, path)
+    sound = [f"{path}/{contract.SHARD_NAME.format(s)}" for s in report.sound]
+    data, metadata = _open_files(sound, fs, shown=path)
+    contract.check_columns(data.schema, metadata, needed, name, path)
     return data, path, metadata, report
 
 
-def _open_files(source, fs, shown=None):
-    """(pyarrow dataset, fastbp metadata) of a directory or a list of files."""
+def _open_files(source, fs, shown):
+    """(pyarrow dataset, fastbp metadata) of a list of checked shard files."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
     from fastbp import contract
     from fastbp.errors import DatasetError
 
-    name, shown = "dataset", shown or source
+    name = "dataset"
     try:
         data = ds.dataset(source, filesystem=fs, format="parquet")
         return data, contract.metadata_of(data.schema, name, shown)
@@ -91,58 +86,95 @@ def _locate(dataset, filesystem):
     return fs, path, fs.get_file_info(pafs.FileSelector(path, recursive=False))
 
 
-def check(dataset, filesystem=None, metadata=None):
-    """A ``verify.Report`` on ``dataset``: complete, incomplete (which runs) or damaged (which files).
+def check(dataset, filesystem=None):
+    """A ``verify.Report`` on ``dataset``: complete, incomplete (which runs) or damaged (which
+    files, and why), whatever the directory holds.
 
-    The grid comes from ``_manifest.json``, or, for a dataset copied without it, from the spec
-    in the shards' own metadata (``metadata``, read when not given)."""
+    The grid comes from ``_manifest.json``, or, for a dataset copied without it (or with one
+    that is damaged), from the spec in the shards' own metadata. No count is used before it is
+    checked against the spec it comes with; only regular files are opened."""
+    fs, path, entries = _locate(dataset, filesystem)
+    return _check(fs, path, entries)
+
+
+def _check(fs, path, entries):
     from fastbp import verify
 
-    fs, path, manifest = _manifest(dataset, filesystem, metadata)
-    return verify.check_dataset(fs, path, manifest)
+    grid, problems = _grid(fs, path, entries)
+    return verify.check_dataset(fs, path, grid, problems, entries)
 
 
 def dataset_spec(dataset, filesystem=None):
     """The spec dict a dataset was made from (its manifest's, or its shards' metadata's), read
-    without checking any shard: ``check`` and the readers do that."""
-    return _manifest(dataset, filesystem)[2]["spec"]
-
-
-def _manifest(dataset, filesystem, metadata=None):
-    """(filesystem, path, the manifest or, without one, the grid rebuilt from the metadata)."""
-    from fastbp import contract, storage
+    without checking every shard: ``check`` and the readers do that."""
     from fastbp.errors import DatasetError
 
     fs, path, entries = _locate(dataset, filesystem)
-    names = {e.base_name for e in entries}
-    if contract.MANIFEST in names:
-        return fs, path, storage.read_manifest(fs, f"{path}/{contract.MANIFEST}", field="dataset")
-    # copied without its manifest: the grid from the spec in the shards' metadata
-    if not any(_is_shard_file(n) for n in names):
-        raise SpecError("dataset", path, "a fastbp dataset directory (no _manifest.json, no Parquet files)")
-    if metadata is None:
+    grid, problems = _grid(fs, path, entries)
+    if grid is None:
+        shown = "; ".join(f"{name}: {why}" for name, why in problems[:3])
+        raise DatasetError(
+            "dataset", path, f"a fastbp dataset whose manifest or shards hold its spec ({shown})"
+        )
+    return grid["spec"]
+
+
+def _grid(fs, path, entries):
+    """(grid, problems): the checked manifest, or without a sound one the grid rebuilt from the
+    spec in the first shard whose metadata gives one (None when none does), and the (file, why)
+    found on the way."""
+    from fastbp import contract, storage, verify
+
+    problems = []
+    if any(e.base_name == contract.MANIFEST for e in entries):
         try:
-            metadata = storage.read_metadata(path, fs)
-        except DatasetError:
-            raise
-        except Exception as exc:  # pyarrow cannot read the files at all
-            allowed = f"a directory of fastbp Parquet files ({type(exc).__name__}: {exc})"
-            raise SpecError("dataset", path, allowed) from None
-    return fs, path, _grid_from_metadata(metadata, "dataset", path)
+            return storage.load_manifest(fs, f"{path}/{contract.MANIFEST}"), problems
+        except verify.Damaged as exc:
+            problems.append((contract.MANIFEST, str(exc)))
+    numbered = [(verify.shard_number(e.base_name), e) for e in entries]
+    shards = sorted(((n, e) for n, e in numbered if n is not None), key=lambda pair: pair[0])
+    if not shards and not problems:
+        raise SpecError(
+            "dataset", path, "a fastbp dataset directory (no _manifest.json, no part-NNNNNN.parquet)"
+        )
+    refused = {}  # spec JSON → why: each spec is parsed once, however many shards hold it
+    whys = []  # each shard's, said only when no shard gives a grid (else the check names them)
+    for _number, entry in shards:
+        try:
+            return _shard_grid(fs, entry, refused), problems
+        except verify.Damaged as exc:
+            whys.append((entry.base_name, str(exc)))
+    return None, problems + whys
 
 
-def _grid_from_metadata(metadata, field, path):
-    from fastbp.errors import DatasetError
-    from fastbp.shards import default_shard_size
-    from fastbp.spec import parse_spec
+def _shard_grid(fs, entry, refused):
+    from fastbp import verify
+    from fastbp.spec import canonical_json
 
+    _footer, block = verify.footer_block(fs, entry.path, entry)
+    key = canonical_json(block.get("spec"))
+    if key in refused:
+        raise verify.Damaged(refused[key])
     try:
-        spec = parse_spec(metadata["spec"])
-    except (KeyError, TypeError, SpecError) as exc:
-        raise DatasetError(field, path, f"a fastbp dataset whose metadata holds its spec ({exc})") from None
+        return _grid_from_metadata(block)
+    except verify.Damaged as exc:
+        refused[key] = str(exc)
+        raise
+
+
+def _grid_from_metadata(block):
+    """A manifest's grid (spec, n_runs, shard_size, n_shards) from a shard's metadata block;
+    ``verify.Damaged`` when its spec is refused or its grid is larger than a dataset holds."""
+    from fastbp import verify
+    from fastbp.shards import default_shard_size
+
+    if "spec" not in block:
+        raise verify.Damaged("its fastbp metadata holds no spec")
+    spec = verify.spec_of(block["spec"])
     shard_size = spec.shard_size or default_shard_size(spec)
+    verify.check_grid_size(spec, shard_size)
     n_shards = spec.n_shards(shard_size)
-    return {"spec": metadata["spec"], "n_runs": spec.n_runs, "shard_size": shard_size, "n_shards": n_shards}
+    return {"spec": block["spec"], "n_runs": spec.n_runs, "shard_size": shard_size, "n_shards": n_shards}
 
 
 def batches(data, columns, n_points, filter_=None, batch_values=BATCH_VALUES):

@@ -14,14 +14,13 @@ import copy
 import functools
 import hashlib
 import json
-import math
 import os
 import tomllib
 from dataclasses import dataclass
 
 import numpy as np
 
-from fastbp import compile_time, errors, spec_outputs
+from fastbp import compile_time, errors, files, spec_outputs
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, DEFAULT_TOLERANCE, DTYPES
 from fastbp.errors import SpecError
 from fastbp.inits import KINDS, axis_values, finite_number, integer, number_tuple
@@ -49,6 +48,7 @@ MAX_RECORDED_POINTS = 2**21  # per run: a 64-run block of curves stays within 1 
 MAX_LRS = 2**24  # learning rates in one sweep (a 4096 × 4096 map of two rates)
 MAX_SHARDS = 10**6 - 1  # shard files are named part-NNNNNN.parquet
 MAX_STEPS = 2**31 - 1  # the kernels count steps in int32 (as many SIMD lanes as float32)
+MAX_SPEC_BYTES = 2**24  # a spec file is a few hundred bytes (a device file like /dev/zero never ends)
 
 
 @dataclass(frozen=True)
@@ -145,18 +145,14 @@ def load_spec(spec):
     if isinstance(spec, (str, os.PathLike)):
         path = os.fspath(spec)
         try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except FileNotFoundError:
-            raise SpecError("spec", path, "a readable TOML file (file not found)") from None
-        except IsADirectoryError:
-            raise SpecError("spec", path, "a TOML file, not a directory") from None
+            data = tomllib.loads(files.read_regular(path, MAX_SPEC_BYTES).decode())
+        except OSError as exc:  # not found, a directory, no permission; a FIFO, a device, too large
+            allowed = f"a readable TOML file of at most {MAX_SPEC_BYTES:,} bytes ({exc.strerror or exc})"
+            raise SpecError("spec", path, allowed) from None
         except UnicodeDecodeError as exc:  # a binary file, or another encoding
             raise SpecError("spec", path, f"a UTF-8 TOML text file (byte {exc.start} is not UTF-8)") from None
-        except PermissionError:
-            raise SpecError("spec", path, "a readable TOML file (permission denied)") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError("spec", path, f"valid TOML ({exc})") from None
+        except (tomllib.TOMLDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+            raise SpecError("spec", path, f"valid TOML ({str(exc)[:200]})") from None
         return parse_spec(data)
     if isinstance(spec, dict):
         return parse_spec(spec)
@@ -334,13 +330,29 @@ def _parse_rates(data):
     if len(per_layer) == 1:
         missing = "lr_output" if per_layer[0] == "lr_hidden" else "lr_hidden"
         raise SpecError(missing, "nothing", f"a rate list for {missing} too: per-layer rates come in pairs")
+    # The grid's size from the counts as written, before either list is built (two lists of
+    # 2**24 rates would take seconds and gigabytes to be refused).
+    n_hidden, n_output = _rate_count(data["lr_hidden"]), _rate_count(data["lr_output"])
+    if n_hidden * n_output > MAX_LRS:
+        raise SpecError("lr_output", f"{n_hidden:,} × {n_output:,} pairs", f"at most {MAX_LRS:,} rate pairs")
     hidden_source, hidden = _parse_lr(data["lr_hidden"], "lr_hidden")
     output_source, output = _parse_lr(data["lr_output"], "lr_output")
-    if len(hidden) * len(output) > MAX_LRS:
-        raise SpecError(
-            "lr_output", f"{len(hidden):,} × {len(output):,} pairs", f"at most {MAX_LRS:,} rate pairs"
-        )
     return _Rates(hidden, output, {"lr_hidden": hidden_source, "lr_output": output_source})
+
+
+def _rate_count(value):
+    """How many rates ``value`` gives, counted without building them (1 for a refused form)."""
+    if isinstance(value, dict):
+        num = value.get("num")
+        return num if type(num) is int and num > 0 else 1
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return max(1, value.size if isinstance(value, np.ndarray) else len(value))
+    return 1
+
+
+def learning_rate(field, value, *, strings=False):
+    """A learning rate (sweep and step table alike): a finite number > 0; ``strings`` as in ``errors``."""
+    return errors.finite_number(field, value, positive=True, strings=strings)
 
 
 def _parse_biases(network):
@@ -394,7 +406,7 @@ def _parse_lr(value, key="lr"):
             )
         with np.errstate(over="ignore"):  # an overflowing end is refused below, by value
             lrs = np.logspace(a, b, num) if kind == "logspace" else np.linspace(a, b, num)
-        lrs = tuple(float(x) for x in lrs)
+        lrs = tuple(lrs.tolist())  # Python floats, the same bits
         source = {kind: [a, b], "num": num}
     elif isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
         # A TOML array, or in Python any sequence or 1-D array of numbers.
@@ -403,24 +415,25 @@ def _parse_lr(value, key="lr"):
         if len(value) > MAX_LRS:
             raise SpecError(key, f"{len(value):,} values", f"at most {MAX_LRS:,} learning rates in one sweep")
         numbers = value.tolist() if isinstance(value, np.ndarray) else value
-        lrs = tuple(finite_number(f"{key}[{k}]", x, positive=True) for k, x in enumerate(numbers))
+        lrs = tuple(learning_rate(f"{key}[{k}]", x) for k, x in enumerate(numbers))
         source = list(lrs)
     else:
-        lrs = (finite_number(key, value, positive=True),)
+        lrs = (learning_rate(key, value),)
         source = list(lrs)
-    first_index = {}
-    for k, x in enumerate(lrs):
-        if not (math.isfinite(x) and x > 0):
-            raise SpecError(f"{key}[{k}]", x, "a finite number > 0")
-        # A rate twice would train the same runs twice under two run numbers: refused, not merged,
-        # so that run numbering always follows the spec as written.
-        if x in first_index:
-            raise SpecError(
-                f"{key}[{k}]",
-                x,
-                f"a learning rate not already in the grid ({key}[{first_index[x]}] is {x!r})",
-            )
-        first_index[x] = k
+    # In numpy: 2**24 rates take a second here, not half a minute and a dict of gigabytes.
+    values = np.array(lrs, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+    if len(bad):
+        raise SpecError(f"{key}[{bad[0]}]", lrs[bad[0]], "a finite number > 0")
+    # A rate twice would train the same runs twice under two run numbers: refused, not merged,
+    # so that run numbering always follows the spec as written.
+    order = np.argsort(values, kind="stable")
+    repeated = order[1:][values[order[1:]] == values[order[:-1]]]
+    if len(repeated):
+        k = int(repeated.min())
+        first = int(np.argmax(values == values[k]))
+        allowed = f"a learning rate not already in the grid ({key}[{first}] is {lrs[k]!r})"
+        raise SpecError(f"{key}[{k}]", lrs[k], allowed)
     return source, lrs
 
 

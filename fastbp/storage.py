@@ -360,28 +360,38 @@ def _is_temporary(name):
     return files.is_temporary(name) and (name.startswith(".part-") or name.startswith(f".{MANIFEST}"))
 
 
-def read_manifest(filesystem, path, field="out"):
+#: A manifest is a few kB (a spec that lists a million rates, some 20 MB): past this size a
+#: file is not read, and is not a manifest.
+MAX_MANIFEST_BYTES = 64 * 2**20
+
+
+def load_manifest(filesystem, path):
+    """The manifest at ``path``, its counts checked against its spec before anything is sized
+    from them; ``verify.Damaged`` says why it cannot be used."""
+    from fastbp import verify
+
+    data = verify.read_bounded(filesystem, path, MAX_MANIFEST_BYTES)
     try:
-        with filesystem.open_input_stream(path) as stream:
-            manifest = json.loads(stream.read().decode())
-    except (OSError, ValueError) as exc:
-        raise DatasetError(field, path, f"a readable fastbp manifest ({exc})") from None
-    contract.check_format(manifest, field, path, what="manifest")
-    return manifest
+        manifest = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
+        raise verify.Damaged(f"not JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+    return verify.checked_manifest(manifest)
+
+
+def read_manifest(filesystem, path, field="out"):
+    """``load_manifest``, refused as a ``DatasetError`` naming the manifest and why."""
+    from fastbp import verify
+
+    try:
+        return load_manifest(filesystem, path)
+    except verify.Damaged as exc:
+        name = path.rpartition("/")[2]  # the path may be shortened in the message: the file's name is not
+        raise DatasetError(field, path, f"a sound fastbp manifest ({name} is damaged: {exc})") from None
 
 
 def _write_json(filesystem, path, data, rename):
     text = json.dumps(data, indent=2, sort_keys=True).encode()
     files.write_atomically(path, lambda stream: stream.write(text), filesystem=filesystem, rename=rename)
-
-
-def read_metadata(path, filesystem=None):
-    """The ``fastbp`` metadata block of a dataset, read from its Parquet files alone."""
-    import pyarrow.dataset as ds
-
-    filesystem, path = resolve(path, filesystem)
-    dataset = ds.dataset(path, filesystem=filesystem, format="parquet")
-    return contract.metadata_of(dataset.schema, "dataset", path)
 
 
 def open_existing(out, filesystem=None, field="out"):

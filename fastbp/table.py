@@ -7,6 +7,7 @@ import numpy as np
 
 from fastbp import errors
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS, DTYPES, table_columns
+from fastbp.spec import MAX_STEPS, learning_rate  # what the sweep accepts, the table accepts
 
 #: A step table's validated arguments. ``lr`` is the hidden layer's rate when ``lr_output`` is
 #: given (a rate per layer), else the one rate; ``biases`` is None or b_h1, b_h2, b_o1, b_o2
@@ -34,6 +35,8 @@ def check_table_args(
     """Validated ``TableArgs``; raises ``SpecError`` naming the field."""
     lr, lr_output = _rates(lr, lr_hidden, lr_output)
     steps = errors.integer("steps", steps, minimum=0)
+    if steps > MAX_STEPS:  # the sweep's limit: the kernels count steps in int32
+        raise errors.SpecError("steps", steps, f"an integer from 0 to {MAX_STEPS}")
     inputs = errors.number_tuple("inputs", inputs, 2)
     targets = errors.number_tuple("targets", targets, 2)
     weights = errors.number_tuple("weights", weights, 8)
@@ -46,13 +49,16 @@ def check_table_args(
     if train_biases and biases is None:
         raise errors.SpecError("train_biases", train_biases, "only together with biases")
     if dtype == "float32":
-        named = [("lr_hidden" if lr_output is not None else "lr", lr), ("lr_output", lr_output)]
+        rates = [("lr_hidden" if lr_output is not None else "lr", lr), ("lr_output", lr_output)]
+        for field, value in rates:  # a rate float32 rounds to 0 is refused, as the sweep refuses it
+            if value is not None:
+                errors.float32_number(field, value, positive=True, when="dtype is float32")
+        named = []
         for name, values in (("inputs", inputs), ("targets", targets), ("weights", weights)):
             named += [(f"{name}[{k}]", v) for k, v in enumerate(values)]
         named += [(f"biases[{k}]", v) for k, v in enumerate(_given(biases, shared_biases))]
         for field, value in named:
-            if value is not None:
-                errors.float32_number(field, value, when="dtype is float32")
+            errors.float32_number(field, value, when="dtype is float32")
     return TableArgs(
         lr, steps, inputs, targets, weights, dtype, lr_output, biases, train_biases, shared_biases
     )
@@ -63,16 +69,18 @@ def _rates(lr, lr_hidden, lr_output):
     if lr_hidden is None and lr_output is None:
         if lr is None:
             raise errors.SpecError(
-                "lr", "nothing", "a finite number (or lr_hidden and lr_output: one per layer)"
+                "lr", "nothing", "a finite number > 0 (or lr_hidden and lr_output: one per layer)"
             )
-        return errors.finite_number("lr", lr), None
+        return learning_rate("lr", lr, strings=True), None
     if lr is not None:
         raise errors.SpecError("lr", lr, "nothing when lr_hidden and lr_output are given (they replace lr)")
     if lr_hidden is None:
-        raise errors.SpecError("lr_hidden", "nothing", "a finite number: lr_output goes with lr_hidden")
+        raise errors.SpecError("lr_hidden", "nothing", "a finite number > 0: lr_output goes with lr_hidden")
     if lr_output is None:
-        raise errors.SpecError("lr_output", "nothing", "a finite number: lr_hidden goes with lr_output")
-    return errors.finite_number("lr_hidden", lr_hidden), errors.finite_number("lr_output", lr_output)
+        raise errors.SpecError("lr_output", "nothing", "a finite number > 0: lr_hidden goes with lr_output")
+    return learning_rate("lr_hidden", lr_hidden, strings=True), learning_rate(
+        "lr_output", lr_output, strings=True
+    )
 
 
 def _biases(biases):
@@ -150,13 +158,40 @@ def kernel_options(checked):
 
 def arrow_table(checked):
     """The step table of validated ``TableArgs``, as a ``pyarrow.Table``."""
-    import pyarrow as pa
-
-    from fastbp.contract import arrow_array
     from fastbp.kernels import step_table_array
 
     lr, steps, inputs, targets, weights, dtype = checked[:6]
     values = step_table_array(lr, steps, inputs, targets, weights, dtype, **kernel_options(checked))
-    names = table_columns(checked.biases is not None, checked.train_biases)
-    columns = [arrow_array(values[:, c]) for c in range(len(names))]
-    return pa.Table.from_arrays(columns, names=list(names))
+    return _rows_table(values, _schema(checked))
+
+
+def write_parquet(checked, stream):
+    """Write the step table of validated ``TableArgs`` to the binary ``stream`` as Parquet, one
+    row group per chunk of rows as the kernel yields them: memory stays flat in ``steps``."""
+    import pyarrow.parquet as pq
+
+    from fastbp.kernels import step_table_rows
+
+    lr, steps, inputs, targets, weights, dtype = checked[:6]
+    schema = _schema(checked)
+    with pq.ParquetWriter(stream, schema) as writer:
+        for chunk in step_table_rows(lr, steps, inputs, targets, weights, dtype, **kernel_options(checked)):
+            writer.write_table(_rows_table(chunk, schema))
+
+
+def _schema(checked):
+    import pyarrow as pa
+
+    value = pa.float32() if checked.dtype == "float32" else pa.float64()
+    return pa.schema(
+        [(name, value) for name in table_columns(checked.biases is not None, checked.train_biases)]
+    )
+
+
+def _rows_table(values, schema):
+    """A (rows, columns) array as a ``pyarrow.Table`` of ``schema``."""
+    import pyarrow as pa
+
+    from fastbp.contract import arrow_array
+
+    return pa.Table.from_arrays([arrow_array(values[:, c]) for c in range(len(schema))], schema=schema)

@@ -575,7 +575,9 @@ CLI_REFUSALS = [
     (["--lr", "1", "--train-biases"], ["--train-biases", "--biases"]),
     (["--lr", "1", "--biases", "1e39", "0", "--dtype", "float32"], ["--biases[0]", "1e+39", "float32"]),
     (["--lr-hidden", "1e39", "--lr-output", "1", "--dtype", "float32"], ["--lr-hidden", "float32"]),
-    (["--lr-hidden", "1", "--lr-output=-1e39", "--dtype", "float32"], ["--lr-output", "-1e+39", "float32"]),
+    (["--lr-hidden", "1", "--lr-output=1e39", "--dtype", "float32"], ["--lr-output", "1e+39", "float32"]),
+    # a rate must be > 0, as in a sweep (issue 25): that is said before float32's range
+    (["--lr-hidden", "1", "--lr-output=-1e39", "--dtype", "float32"], ["--lr-output", "-1e+39", "> 0"]),
 ]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from datasets import assert_same_data, read, snapshot
+from hostile import one_line, run_capped
 
 import fastbp  # noqa: E402
 import fastbp.cli as cli  # noqa: E402
@@ -142,6 +143,8 @@ BAD_SPECS = [
     ('steps = 5\nlr = 1e300\ndtype = "float32"' + COURSE, ["lr[0]", "float32"]),
     # not TOML at all
     ("steps = 5\nlr = [0.1,\n", ["spec", "TOML"]),
+    # issue 26: arrays nested 50,000 deep (tomllib recurses: RecursionError, exit 1, before)
+    ("steps = 5\nlr = 1\nname = " + "[" * 50_000 + "]" * 50_000 + COURSE, ["spec", "valid TOML"]),
 ]
 
 
@@ -344,3 +347,47 @@ def test_an_unknown_url_scheme_is_refused(tmp_path, capsys):
         ["--out", "nosuchscheme://"],
         capsys,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 26: specs that cost memory or time before their refusal, run as a user would, under a
+# memory cap (tests/hostile.py): /dev/zero was read until MemoryError at 3.3 GB, a FIFO waited
+# forever, and two rate lists of 2**24 each were built (23 s, 2.7 GB) before their product was
+# refused.
+
+PAIRS = "steps = 5\nlr_hidden = {logspace = [-3, 0], num = 16777216}\nlr_output = {logspace = [-3, 0], num = 16777216}"
+
+
+def fifo(tmp_path):
+    os.mkfifo(tmp_path / "spec.toml")
+    return tmp_path / "spec.toml"
+
+
+def oversized(tmp_path):
+    from fastbp.spec import MAX_SPEC_BYTES
+
+    return write(tmp_path, GOOD + "#" * MAX_SPEC_BYTES)
+
+
+SPECIAL_SPECS = [
+    (lambda tmp_path: "/dev/zero", ["spec", "/dev/zero", "not a regular file (a character device)"]),
+    (fifo, ["spec", "not a regular file (a FIFO)"]),
+    (oversized, ["spec", "larger than 16,777,216 bytes"]),
+    (
+        lambda tmp_path: write(tmp_path, PAIRS + COURSE),
+        ["lr_output", "16,777,216 × 16,777,216 pairs", "at most 16,777,216"],
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "make, fragments", SPECIAL_SPECS, ids=["dev-zero", "fifo", "oversized", "rate-pairs"]
+)
+def test_specs_that_cost_memory_are_refused_in_one_line(make, fragments, tmp_path):
+    spec, out = make(tmp_path), tmp_path / "out"
+    proc = run_capped(["sweep", spec, "--out", out], timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    line = one_line(proc.stderr)
+    assert all(fragment in line for fragment in fragments), line
+    assert not out.exists()

@@ -10,13 +10,16 @@ traceback) naming the option and the offending value.
 import csv
 import io
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hostile import one_line, run_capped, start_capped
 from reference import COLUMNS, COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 import fastbp  # noqa: E402
@@ -194,6 +197,13 @@ REFUSALS = [
     (BASE + ["--targets", "0.1", "nan"], ["--targets", "nan"]),
     (BASE + ["--weights", "0.1", "0.2", "0.3", "nan", "0.5", "0.6", "0.7", "0.8"], ["--weights", "nan"]),
     (["table", "--steps", "3"], ["--lr"]),
+    # what the sweep refuses, the table refuses (issue 25): a rate of 0 or below, or one that
+    # float32 rounds to 0
+    (["table", "--lr", "0", "--steps", "3"], ["--lr", "0.0", "> 0"]),
+    (["table", "--lr", "-0.5", "--steps", "3"], ["--lr", "-0.5", "> 0"]),
+    (["table", "--lr-hidden", "0", "--lr-output", "1", "--steps", "3"], ["--lr-hidden", "> 0"]),
+    (["table", "--lr-hidden", "1", "--lr-output", "-1", "--steps", "3"], ["--lr-output", "> 0"]),
+    (BASE[:2] + ["1e-50", "--steps", "3", "--dtype", "float32"], ["--lr", "1e-50", "float32"]),
 ]
 
 
@@ -275,3 +285,57 @@ def test_console_script_refusal_exit_code(tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "--lr" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 25 and 26: the table accepts what the sweep accepts, in bounded memory, and leaves no
+# temporary file when it is stopped. Subprocesses under a memory cap (tests/hostile.py): the old
+# table ran "--steps 99999999999999999999" until killed, and held a Parquet table whole.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("steps", ["99999999999999999999", "2147483648"])
+def test_steps_past_the_sweeps_limit_are_refused(steps, tmp_path):
+    proc = run_capped(["table", "--lr", "1", "--steps", steps, "--out", tmp_path / "t.csv"], timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    line = one_line(proc.stderr)
+    assert "--steps" in line and steps in line and "from 0 to 2147483647" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_long_parquet_table_is_written_in_row_groups_within_the_memory_cap(tmp_path):
+    """3,000,000 rows: 710 MiB as one array (the old table, then MemoryError under the cap)."""
+    out = tmp_path / "long.parquet"
+    steps = 3_000_000
+    proc = run_capped(["table", "--lr", "2", "--steps", steps, "--format", "parquet", "--out", out])
+    assert proc.returncode == 0, proc.stderr
+    parquet = pq.ParquetFile(out)
+    assert parquet.metadata.num_rows == steps and parquet.metadata.num_row_groups > 1
+    first = parquet.read_row_group(0).slice(0, 200)
+    want = expected_table(2.0, 200)
+    for name in COLUMNS:
+        np.testing.assert_array_equal(
+            first.column(name).to_numpy(), want.column(name).to_numpy(), err_msg=name
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["long.parquet"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("signal_, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_table_leaves_no_temporary_file(fmt, signal_, code, tmp_path):
+    out = tmp_path / f"out.{fmt}"
+    proc = start_capped(["table", "--lr", "1", "--steps", "2000000000", "--format", fmt, "--out", out])
+    try:
+        deadline = time.monotonic() + 120
+        while not any(p.stat().st_size > 0 for p in tmp_path.iterdir()):  # writing its first rows
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal_)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "the table is incomplete" in one_line(err)
+    assert list(tmp_path.iterdir()) == []
