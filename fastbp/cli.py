@@ -281,12 +281,11 @@ def _write_table(args, checked):
         return 0
     # Text formats skip pyarrow (a fifth of the start-up): the same kernel, straight to text,
     # streamed a chunk of rows at a time so that memory stays flat in --steps.
-    from fastbp.conventions import table_columns
     from fastbp.kernels import step_table_rows
     from fastbp.table import kernel_options
 
     render = _csv if args.format == "csv" else _markdown
-    names = table_columns(checked.biases is not None, checked.train_biases)
+    names = checked.options.table_columns()
     lr, steps, inputs, targets, weights, dtype = checked[:6]
     chunks = step_table_rows(lr, steps, inputs, targets, weights, dtype, **kernel_options(checked))
 

@@ -103,5 +103,5 @@ def columns_of(biases=False, trained=False, diagnostics=False, stability=False, 
 
 def spec_columns(spec, kept=True):
     """The columns of ``spec``'s dataset (all it could have when not ``kept``)."""
-    options = (spec.biases is not None, spec.train_biases, spec.diagnostics, spec.stability_every > 0)
-    return columns_of(*options, keep=spec.columns if kept else None)
+    families = spec.options.column_families()
+    return columns_of(**families, stability=spec.stability_every > 0, keep=spec.columns if kept else None)

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
+from fastbp.compile_time import Variant
 from fastbp.conventions import table_columns
 from fastbp.fastmath import like
 from fastbp.model import (
@@ -56,8 +57,7 @@ def step_table_rows(
     i1, i2 = (dtype.type(v) for v in inputs)
     t1, t2 = (dtype.type(v) for v in targets)
     lr = dtype.type(lr)
-    if train_biases and biases is None:
-        raise ValueError("train_biases=True needs biases (b_h1, b_h2, b_o1, b_o2)")
+    Variant.of(biases=biases is not None, train_biases=train_biases)  # refuses trained biases without biases
     b = np.array(() if biases is None else biases, dtype=dtype)  # a copy, carried like w
     lr_output = lr if lr_output is None else dtype.type(lr_output)
     n_columns = len(table_columns(biases is not None, train_biases))

@@ -75,13 +75,9 @@ def compute_shard(spec, shard, shard_size, versions=None, on_slice=None):
 
 
 def train_options(spec, lr_output, biases):
-    """``kernels.train``'s keywords for ``spec``'s variant, with the runs' output-layer rates and
-    initial biases (None without): only what the spec uses."""
-    options = {"diagnostics": spec.diagnostics}
-    if spec.per_layer:
-        options["lr_output"] = lr_output.astype(spec.dtype)
-    if biases is not None:
-        options.update(biases=biases, train_biases=spec.train_biases, shared_biases=spec.shared_biases)
+    """``kernels.train``'s keywords for ``spec``, with the runs' output-layer rates and initial
+    biases (None without), and the steps where its columns need the sharpness."""
+    options = spec.options.train_keywords(lr_output.astype(spec.dtype), biases)
     points = _stability_points(spec)
     if points:
         options["stability_steps"] = points

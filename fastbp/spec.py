@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastbp import compile_time, errors, files, spec_outputs
+from fastbp import compile_time, errors, files, outputs
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, DEFAULT_TOLERANCE, DTYPES
 from fastbp.errors import SpecError
 from fastbp.inits import KINDS, axis_values, finite_number, integer, number_tuple
+from fastbp.options import ModelOptions, parse_biases
 
 TOP_KEYS = {
     "steps",
@@ -80,7 +81,7 @@ class SweepSpec:
     biases: tuple | None = None  # b_h1, b_h2, b_o1, b_o2 (a shared bias repeated), or None
     shared_biases: bool = False
     train_biases: bool = False
-    # What a run reports beyond its curve (docs/model.md "Regimes"; fastbp.spec_outputs).
+    # What a run reports beyond its curve (docs/model.md "Regimes"; fastbp.outputs).
     diagnostics: bool = False
     stability_every: int = 0  # 0: no stability curve
     columns: tuple | None = None  # the per-run columns kept (run first), or None for all
@@ -88,6 +89,13 @@ class SweepSpec:
     @property
     def per_layer(self):
         return self.lr_output is not None
+
+    @functools.cached_property
+    def options(self):
+        """The model's options (``options.ModelOptions``): what every layer reads of them."""
+        return ModelOptions(
+            self.per_layer, self.biases, self.shared_biases, self.train_biases, self.diagnostics
+        )
 
     @property
     def n_rates(self):
@@ -204,7 +212,10 @@ def parse_spec(data):
     _no_unknown_keys("network", network, NETWORK_KEYS)
     inputs = number_tuple("network.inputs", network.get("inputs", COURSE_INPUTS), 2)
     targets = number_tuple("network.targets", network.get("targets", COURSE_TARGETS), 2)
-    biases, shared_biases, train_biases = _parse_biases(network)
+    train_biases = network.get("train_biases", False)
+    biases, shared_biases = parse_biases(
+        network.get("biases"), train_biases, field="network.biases", train_field="network.train_biases"
+    )
 
     raw_inits = data.get("init")
     if raw_inits is None:
@@ -224,8 +235,8 @@ def parse_spec(data):
         "init": [dict(block.params) for block in inits],
     }
     if biases is not None:  # only then: a bias-free spec keeps its canonical form (and its datasets)
-        shown = [biases[0], biases[2]] if shared_biases else list(biases)
-        source["network"].update(biases=shown, train_biases=train_biases)
+        given = ModelOptions(biases=biases, shared_biases=shared_biases).given_biases
+        source["network"].update(biases=list(given), train_biases=train_biases)
     if shard_size is not None:
         source["shard_size"] = shard_size
     if name is not None:
@@ -248,7 +259,7 @@ def parse_spec(data):
         shared_biases=shared_biases,
         train_biases=train_biases,
     )
-    spec = spec_outputs.parse(data, spec, MAX_RECORDED_POINTS)
+    spec = outputs.parse(data, spec, MAX_RECORDED_POINTS)
     _check_inits_against_network(spec)
     if spec.n_runs > MAX_RUNS:
         raise SpecError("grid", f"{spec.n_runs} runs", f"at most {MAX_RUNS} runs")
@@ -279,7 +290,7 @@ def _check_float32(spec):
                 )
                 raise SpecError(f"{key}[{k}]", lr, allowed)
             first[rounded] = k
-    for k, value in enumerate(spec.biases or ()):
+    for k, value in enumerate(spec.options.given_biases):
         check(f"network.biases[{k}]", value)
     for name, values in (("network.inputs", spec.inputs), ("network.targets", spec.targets)):
         for k, value in enumerate(values):
@@ -353,26 +364,6 @@ def _rate_count(value):
 def learning_rate(field, value, *, strings=False):
     """A learning rate (sweep and step table alike): a finite number > 0; ``strings`` as in ``errors``."""
     return errors.finite_number(field, value, positive=True, strings=strings)
-
-
-def _parse_biases(network):
-    """(b_h1, b_h2, b_o1, b_o2) or None, shared?, trained?"""
-    train = network.get("train_biases", False)
-    if not isinstance(train, bool):
-        raise SpecError("network.train_biases", train, "true or false")
-    if "biases" not in network:
-        if train:
-            raise SpecError("network.train_biases", train, "false unless network.biases is given")
-        return None, False, False
-    value = network["biases"]
-    if isinstance(value, list) and len(value) == 2:
-        b_h, b_o = number_tuple("network.biases", value, 2)
-        return (b_h, b_h, b_o, b_o), True, train
-    if isinstance(value, list) and len(value) == 4:
-        return number_tuple("network.biases", value, 4), False, train
-    raise SpecError(
-        "network.biases", value, "[b_h, b_o] (shared per layer) or [b_h1, b_h2, b_o1, b_o2] (one per unit)"
-    )
 
 
 def _check_inits_against_network(spec):

@@ -6,17 +6,13 @@ from collections import namedtuple
 import numpy as np
 
 from fastbp import errors
-from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS, DTYPES, table_columns
+from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS, DTYPES
+from fastbp.options import ModelOptions, parse_biases
 from fastbp.spec import MAX_STEPS, learning_rate  # what the sweep accepts, the table accepts
 
-#: A step table's validated arguments. ``lr`` is the hidden layer's rate when ``lr_output`` is
-#: given (a rate per layer), else the one rate; ``biases`` is None or b_h1, b_h2, b_o1, b_o2
-#: (shared per layer: b_h1 = b_h2 and b_o1 = b_o2, ``shared_biases``).
-TableArgs = namedtuple(
-    "TableArgs", "lr steps inputs targets weights dtype lr_output biases train_biases shared_biases"
-)
-
-_BIASES = "2 finite numbers (b_h, b_o: one bias per layer) or 4 (b_h1, b_h2, b_o1, b_o2: one per unit)"
+#: A step table's validated arguments: ``lr`` (the hidden layer's rate when ``lr_output`` is
+#: given, else the one rate), ``lr_output`` or None, and the model's ``options.ModelOptions``.
+TableArgs = namedtuple("TableArgs", "lr steps inputs targets weights dtype lr_output options")
 
 
 def check_table_args(
@@ -43,25 +39,20 @@ def check_table_args(
     dtype = errors.choice(
         "dtype", str(np.dtype(dtype)) if dtype in (np.float32, np.float64) else dtype, DTYPES
     )
-    biases, shared_biases = _biases(biases)
-    if not isinstance(train_biases, bool):
-        raise errors.SpecError("train_biases", train_biases, "True or False")
-    if train_biases and biases is None:
-        raise errors.SpecError("train_biases", train_biases, "only together with biases")
+    biases, shared_biases = parse_biases(biases, train_biases, strings=True)
+    options = ModelOptions(lr_output is not None, biases, shared_biases, train_biases)
     if dtype == "float32":
+        # a rate that float32 rounds to 0 is refused, as the sweep refuses it
         rates = [("lr_hidden" if lr_output is not None else "lr", lr), ("lr_output", lr_output)]
-        for field, value in rates:  # a rate float32 rounds to 0 is refused, as the sweep refuses it
-            if value is not None:
-                errors.float32_number(field, value, positive=True, when="dtype is float32")
         named = []
         for name, values in (("inputs", inputs), ("targets", targets), ("weights", weights)):
             named += [(f"{name}[{k}]", v) for k, v in enumerate(values)]
-        named += [(f"biases[{k}]", v) for k, v in enumerate(_given(biases, shared_biases))]
-        for field, value in named:
-            errors.float32_number(field, value, when="dtype is float32")
-    return TableArgs(
-        lr, steps, inputs, targets, weights, dtype, lr_output, biases, train_biases, shared_biases
-    )
+        named += [(f"biases[{k}]", v) for k, v in enumerate(options.given_biases)]
+        for field, value in rates + named:
+            if value is not None:
+                positive = (field, value) in rates
+                errors.float32_number(field, value, positive=positive, when="dtype is float32")
+    return TableArgs(lr, steps, inputs, targets, weights, dtype, lr_output, options)
 
 
 def _rates(lr, lr_hidden, lr_output):
@@ -81,28 +72,6 @@ def _rates(lr, lr_hidden, lr_output):
     return learning_rate("lr_hidden", lr_hidden, strings=True), learning_rate(
         "lr_output", lr_output, strings=True
     )
-
-
-def _biases(biases):
-    """(b_h1, b_h2, b_o1, b_o2) or None, and whether they are shared per layer (2 given)."""
-    if biases is None:
-        return None, False
-    if isinstance(biases, (str, bytes)) or not hasattr(biases, "__len__"):
-        raise errors.SpecError("biases", biases, _BIASES)
-    if len(biases) not in (2, 4):
-        raise errors.SpecError("biases", list(biases), f"{_BIASES} ({len(biases)} given)")
-    values = tuple(errors.finite_number(f"biases[{k}]", v) for k, v in enumerate(biases))
-    if len(values) == 2:
-        b_h, b_o = values
-        return (b_h, b_h, b_o, b_o), True
-    return values, False
-
-
-def _given(biases, shared_biases):
-    """The biases as they were given: 2 when shared, 4 per unit (for naming a refused one)."""
-    if biases is None:
-        return ()
-    return (biases[0], biases[2]) if shared_biases else biases
 
 
 def step_table(
@@ -148,11 +117,12 @@ def step_table(
 
 def kernel_options(checked):
     """``kernels.step_table_rows``'s keywords for validated ``TableArgs``."""
+    options = checked.options
     return {
         "lr_output": checked.lr_output,
-        "biases": checked.biases,
-        "train_biases": checked.train_biases,
-        "shared_biases": checked.shared_biases,
+        "biases": options.biases,
+        "train_biases": options.train_biases,
+        "shared_biases": options.shared_biases,
     }
 
 
@@ -183,9 +153,7 @@ def _schema(checked):
     import pyarrow as pa
 
     value = pa.float32() if checked.dtype == "float32" else pa.float64()
-    return pa.schema(
-        [(name, value) for name in table_columns(checked.biases is not None, checked.train_biases)]
-    )
+    return pa.schema([(name, value) for name in checked.options.table_columns()])
 
 
 def _rows_table(values, schema):

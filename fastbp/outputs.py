@@ -1,4 +1,4 @@
-"""The spec keys that say what a sweep reports beyond its loss curves (docs/model.md "Regimes"):
+"""The spec keys that choose what a sweep outputs beyond its loss curves (docs/model.md "Regimes"):
 
 - ``diagnostics = true``: the per-run diagnostics columns (sharpness, stability, the loss's
   maximum and rises, trainability, regime);
