@@ -260,6 +260,7 @@ def test_lock_file_kept_and_skipped_by_readers(tmp_path):
     table = pa.table({"run": [3, 1, 2], "loss": [0.5, 0.25, 0.125]})
     pq.write_table(table, tmp_path / "part-0.parquet")
     with lock_dataset(tmp_path):  # readers run while a sweep holds the dataset
+        assert record(tmp_path)["pid"] == os.getpid()
         dataset = ds.dataset(tmp_path)
         assert dataset.files == [str(tmp_path / "part-0.parquet")]
         assert dataset.to_table().equals(table)
@@ -267,7 +268,22 @@ def test_lock_file_kept_and_skipped_by_readers(tmp_path):
         assert pl.scan_parquet(f"{tmp_path}/**/*.parquet").collect()["loss"].to_list() == [0.5, 0.25, 0.125]
         assert duckdb.sql(f"SELECT sum(run) FROM '{tmp_path}/**/*.parquet'").fetchall() == [(6,)]
     assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_NAME, "part-0.parquet"]
-    assert record(tmp_path)["pid"] == os.getpid()
+
+
+def test_released_lock_names_nobody(tmp_path):
+    """Issue 21: the file named the last holder long after its sweep had ended. Released, it is
+    kept (the next holder locks the same inode) but empty; a refused sweep still reads a live one."""
+    import fastbp
+
+    out = tmp_path / "runs"
+    fastbp.sweep({"steps": 5, "lr": [0.5], "init": [{"kind": "course"}]}, out, progress=False)
+    assert (out / LOCK_NAME).exists() and (out / LOCK_NAME).read_bytes() == b""
+    lock = lock_dataset(out, command="fastbp sweep again")
+    assert record(out)["command"] == "fastbp sweep again"
+    with pytest.raises(DatasetBusy, match="fastbp sweep again"):
+        lock_dataset(out)
+    lock.release()
+    assert (out / LOCK_NAME).read_bytes() == b""
 
 
 def dead_pid():
