@@ -20,7 +20,10 @@ MARKERS = {
 
 # module file -> test functions (without parameters); "*" marks every test in the module.
 SLOW = {
-    "test_audit.py": {"test_audit_before_and_after_importing_the_package"},
+    # over 2 s each, warm: long workbooks, a variant x dtype matrix of slicings, three figure formats
+    # (quick keeps their short forms: random runs, test_kernel_slices' slicings, the PNG figures)
+    "test_audit.py": {"test_audit_before_and_after_importing_the_package", "test_long_correct_runs_are_ok"},
+    "test_biases.py": {"test_any_slicing_gives_the_same_bits"},
     "test_benchkit.py": {"test_the_child_trains_the_parents_problem_in_the_tree_on_pythonpath"},
     "test_cli_sweep.py": {
         "test_console_command_exit_codes",
@@ -36,7 +39,11 @@ SLOW = {
         "test_what_another_sweep_made_while_this_one_waited_is_seen_under_the_lock",
         "test_a_sweep_waiting_on_one_that_gives_up_makes_the_dataset_itself",
     },
-    "test_plots.py": {"test_script_writes_one_png_per_lr_headless", "test_no_pyplot_and_deterministic_png"},
+    "test_plots.py": {
+        "test_script_writes_one_png_per_lr_headless",
+        "test_no_pyplot_and_deterministic_png",
+        "test_cli_plot_svg_and_pdf",
+    },
     "test_plots_dynamics.py": {"test_no_pyplot"},
     "test_stop_and_limits.py": {"test_a_signal_stops_a_long_shard_at_once"},
 }
