@@ -4,7 +4,7 @@ Numba keys a cached function on its own file only, but fastbp's kernels inline `
 ``fastmath.py`` and the diagnostics' trackers, and freeze the constants of ``compile_time.py``: an
 edit there would keep serving the old machine code. Importing this module (before any
 ``cache=True`` decoration) registers cache locators that add those files' hashes to the key of
-every function defined in the fastbp package. Functions elsewhere are
+every function defined in the fastbp package (and in ``KEYED_DIRS``). Functions elsewhere are
 untouched. If a future Numba moves these internals, caching falls back to Numba's own key.
 """
 
@@ -12,6 +12,7 @@ import hashlib
 import os
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+KEYED_DIRS = {_PACKAGE_DIR}  # directories whose functions get this key (tests/conftest.py adds tests/)
 _SHARED_SOURCES = ("fastmath.py", "model.py", "kernels_diagnostics.py", "compile_time.py")
 
 
@@ -44,7 +45,7 @@ def _register():
 
             @classmethod
             def from_function(cls, py_func, py_file):
-                if os.path.dirname(os.path.abspath(py_file)) != _PACKAGE_DIR:
+                if os.path.dirname(os.path.abspath(py_file)) not in KEYED_DIRS:
                     return None
                 return super().from_function(py_func, py_file)
 

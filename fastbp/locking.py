@@ -3,8 +3,9 @@
 The lock is ``flock(LOCK_EX)`` on a file that is never deleted. What counts is the kernel's lock,
 not the file's presence: the kernel drops it when its holder exits in any way (``kill -9``
 included), so a lock left by a killed sweep never blocks the next one. The holder writes who it
-is into the file (pid, host, since, command) only so that a refused sweep can say who holds it;
-stale contents left after release are harmless and are overwritten by the next holder.
+is into the file (pid, host, since, command) only so that a refused sweep can say who holds it,
+and empties it again on release, so a file that names someone names a live holder (a killed one
+cannot empty it: readers then check that the pid still exists).
 
 The name begins with "." so that pyarrow, pandas, Polars and DuckDB (and fastbp's own "other
 files" check) skip it when they read or inspect the directory.
@@ -22,6 +23,7 @@ Limits:
   its spec's fingerprint. Windows is not a target (fcntl); ``import fastbp`` does not import this.
 """
 
+import contextlib
 import datetime
 import fcntl
 import json
@@ -84,8 +86,11 @@ class DatasetLock:
     def release(self):
         fd, self._fd = self._fd, None
         if fd is not None:
+            # Emptied before the unlock: a moment later the next holder may have written its own.
+            with contextlib.suppress(OSError):  # releasing matters more than the record
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)  # the record stays in the file: only the OS lock means "held"
+            os.close(fd)
 
     def __enter__(self):
         return self

@@ -9,15 +9,18 @@ Outside the normal range exp flushes tiny results to 0 (documented in fastmath).
 
 import decimal
 import math
-import re
 from fractions import Fraction
 
-import numba
 import numpy as np
 import pytest
+from codegen import assert_vector_loop, compiled, divisions, ir_element_type
 from numba import njit
 
 from fastbp.fastmath import exp, pade_exp_coefficients, sigmoid
+
+# test_biases, test_kernels and test_kernels_sharpness still import these from here; delete this
+# line once they import tests/codegen.py.
+STILL_IMPORTED_FROM_HERE = (compiled, ir_element_type)
 
 EXP_MAX_ULP = {np.float64: 1.5, np.float32: 1.0}
 SIGMOID_MAX_ULP = 2.5
@@ -39,13 +42,15 @@ def ulp_error(got, exact, dtype):
     return float(abs(decimal.Decimal(float(got)) - exact)) / spacing
 
 
-@njit(error_model="numpy")
+# cache=True: compiled once, then loaded (conftest.py keys the cache on fastmath.py too). The
+# codegen tests below compile their own uncached copies: Numba keeps no IR for cached code.
+@njit(error_model="numpy", cache=True)
 def _apply_exp(x, out):
     for i in range(x.shape[0]):
         out[i] = exp(x[i])
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=True)
 def _apply_sigmoid(x, out):
     for i in range(x.shape[0]):
         out[i] = sigmoid(x[i])
@@ -149,64 +154,13 @@ def test_pade_approximant_is_accurate_on_the_reduced_range():
     assert worst > bound / 1e4  # an approximation, not the identity
 
 
-# Compiled code, read for properties rather than text. LLVM renames blocks (``vector.body``),
-# reorders instructions, changes vector widths and unrolls differently from one version to the
-# next with no change in behaviour; what fastmath guarantees does not change: arithmetic on
-# <N x float> vectors, no table lookups (which a vector loop turns into gathers) and no libm exp
-# (LLVM vectorises a loop of ``llvm.exp`` calls too, into one libm call per lane, so a vector loop
-# alone does not show it). ``test_kernels.py`` reads the training kernel with the same patterns.
-
-
-def ir_element_type(dtype):
-    return {np.float64: ("double", 64), np.float32: ("float", 32)}[dtype]
-
-
-def vector_lanes(ir, dtype):
-    """The lane counts N of ``dtype`` arithmetic (fmul, fadd, fsub, fdiv, llvm.fma) on <N x T> vectors."""
-    name, bits = ir_element_type(dtype)
-    pattern = rf"\b(?:fmul|fadd|fsub|fdiv)(?: \w+)* <(\d+) x {name}>|@llvm\.fma\.v(\d+)f{bits}\b"
-    return [int(a or b) for a, b in re.findall(pattern, ir)]
-
-
-def divisions(ir, dtype):
-    """(vector lane counts, number of scalar) of the ``dtype`` divisions in ``ir``."""
-    name, _ = ir_element_type(dtype)
-    vector = [int(n) for n in re.findall(rf"\bfdiv(?: \w+)* <(\d+) x {name}>", ir)]
-    return vector, len(re.findall(rf"\bfdiv(?: \w+)* {name} ", ir))
-
-
-def gathers(ir, asm):
-    """Gather instructions: LLVM's masked/VP gather intrinsics, x86's vgather*/vpgather*."""
-    return re.findall(r"@llvm\.[\w.]*gather[\w.]*", ir) + re.findall(r"\bv\w*gather\w*", asm)
-
-
-def libm_exp_calls(ir):
-    """Calls to an exp outside fastmath: LLVM's exp intrinsics (a libm call per lane), libm, SVML."""
-    return re.findall(r"@\"?(?:llvm\.exp2?\.[\w.]+|exp2?f?|__svml_exp\w*)\b", ir)
-
-
-def compiled(function, *args):
-    """The optimised LLVM IR and the assembly of ``function`` compiled for ``args`` (calls it once)."""
-    function(*args)
-    signature = tuple(numba.typeof(a) for a in args)
-    return function.inspect_llvm(signature), function.inspect_asm(signature)
-
-
-def assert_vector_loop(function, dtype, *args):
-    """``function``'s loop is SIMD code in ``dtype``, with no gathers and no libm exp."""
-    ir, asm = compiled(function, *args)
-    assert max(vector_lanes(ir, dtype), default=1) >= 2, f"{function.__name__}: no vector arithmetic"
-    assert not gathers(ir, asm), f"{function.__name__}: gathers {gathers(ir, asm)[:3]}"
-    assert not libm_exp_calls(ir), f"{function.__name__}: calls {libm_exp_calls(ir)[:3]}"
-    return ir
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("function", [_apply_exp, _apply_sigmoid], ids=["exp", "sigmoid"])
 def test_exp_and_sigmoid_loops_vectorise(function, dtype):
     """Plain arithmetic is the point of fastmath: a loop over it must become SIMD code."""
     x = np.linspace(-5, 5, 64).astype(dtype)
-    ir = assert_vector_loop(function, dtype, x, np.empty_like(x))
+    uncached = njit(error_model="numpy")(function.py_func)  # the same loop, with its IR kept
+    ir = assert_vector_loop(uncached, dtype, x, np.empty_like(x))
     # Its divisions (float64's Padé quotient, the sigmoid's 1 / (1 + e)) are among the vector
     # operations; float32's exp is a polynomial, with no division at all.
     vector, _scalar = divisions(ir, dtype)  # the loop's scalar remainder keeps scalar ones
@@ -234,3 +188,13 @@ def test_python_fallbacks_are_exp_and_the_sigmoid():
     assert max(ulp_error(exp(v), exact_exp(v), np.float64) for v in x) <= EXP_MAX_ULP[np.float64]
     assert max(ulp_error(sigmoid(v), exact_sigmoid(v), np.float64) for v in x) <= SIGMOID_MAX_ULP
     assert sigmoid(0.15 * 0.05 + 0.2 * 0.1) == pytest.approx(0.5068745667645342, rel=1e-12, abs=0)
+
+
+def test_cached_wrappers_are_keyed_on_fastmath():
+    """The wrappers above are cache=True: an edit to fastmath.py must give them a new cache key
+    (conftest.py adds tests/ to fastbp._numba_cache's directories), or they would test old code."""
+    from fastbp import _numba_cache
+
+    for wrapper in (_apply_exp, _apply_sigmoid):
+        locator = wrapper._cache._impl.locator  # Numba's, chosen when the wrapper was decorated
+        assert locator.get_source_stamp() == _numba_cache._source_stamp(__file__)

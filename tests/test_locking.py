@@ -87,8 +87,15 @@ def start(script, *args):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     return proc, read_line(proc)
+
+
+def default_sigint():
+    # pytest-xdist's workers ignore SIGINT and an ignored signal stays ignored across exec: Python
+    # would then never raise KeyboardInterrupt. A helper gets Ctrl-C as from a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_line(proc):
@@ -260,6 +267,7 @@ def test_lock_file_kept_and_skipped_by_readers(tmp_path):
     table = pa.table({"run": [3, 1, 2], "loss": [0.5, 0.25, 0.125]})
     pq.write_table(table, tmp_path / "part-0.parquet")
     with lock_dataset(tmp_path):  # readers run while a sweep holds the dataset
+        assert record(tmp_path)["pid"] == os.getpid()
         dataset = ds.dataset(tmp_path)
         assert dataset.files == [str(tmp_path / "part-0.parquet")]
         assert dataset.to_table().equals(table)
@@ -267,7 +275,22 @@ def test_lock_file_kept_and_skipped_by_readers(tmp_path):
         assert pl.scan_parquet(f"{tmp_path}/**/*.parquet").collect()["loss"].to_list() == [0.5, 0.25, 0.125]
         assert duckdb.sql(f"SELECT sum(run) FROM '{tmp_path}/**/*.parquet'").fetchall() == [(6,)]
     assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_NAME, "part-0.parquet"]
-    assert record(tmp_path)["pid"] == os.getpid()
+
+
+def test_released_lock_names_nobody(tmp_path):
+    """Issue 21: the file named the last holder long after its sweep had ended. Released, it is
+    kept (the next holder locks the same inode) but empty; a refused sweep still reads a live one."""
+    import fastbp
+
+    out = tmp_path / "runs"
+    fastbp.sweep({"steps": 5, "lr": [0.5], "init": [{"kind": "course"}]}, out, progress=False)
+    assert (out / LOCK_NAME).exists() and (out / LOCK_NAME).read_bytes() == b""
+    lock = lock_dataset(out, command="fastbp sweep again")
+    assert record(out)["command"] == "fastbp sweep again"
+    with pytest.raises(DatasetBusy, match="fastbp sweep again"):
+        lock_dataset(out)
+    lock.release()
+    assert (out / LOCK_NAME).read_bytes() == b""
 
 
 def dead_pid():
@@ -306,10 +329,20 @@ def test_read_only_directory_refused_in_one_line(tmp_path):
     finally:
         tmp_path.chmod(0o755)
     assert not isinstance(caught.value, DatasetBusy)
-    assert str(caught.value) == (
-        f"out: got '{tmp_path}'; allowed: a writable directory "
-        f"(cannot open {tmp_path / LOCK_NAME}: Permission denied)"
+    assert_one_line(
+        caught.value,
+        tmp_path,
+        f"a writable directory (cannot open {tmp_path / LOCK_NAME}: Permission denied)",
     )
+
+
+def assert_one_line(error, directory, allowed):
+    """The refusal names the field, the directory (shortened past 80 characters, as a long
+    temporary path under pytest-xdist is) and what is allowed, on one line."""
+    assert (error.field, error.value, error.allowed) == ("out", str(directory), allowed)
+    shown = repr(str(directory))
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    assert str(error) == f"out: got {shown}; allowed: {allowed}"
 
 
 @pytest.mark.parametrize("where", ["parent-is-a-file", "is-a-file", "missing"])
@@ -324,8 +357,8 @@ def test_unopenable_directory_refused_in_one_line(tmp_path, where):
     with pytest.raises(DatasetError) as caught:
         lock_dataset(directory)
     assert not isinstance(caught.value, DatasetBusy)
-    assert str(caught.value) == (
-        f"out: got '{directory}'; allowed: a writable directory (cannot open {directory / LOCK_NAME}: {why})"
+    assert_one_line(
+        caught.value, directory, f"a writable directory (cannot open {directory / LOCK_NAME}: {why})"
     )
     assert not (tmp_path / "missing").exists()  # nothing created
 

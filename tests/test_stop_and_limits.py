@@ -37,7 +37,10 @@ def test_a_signal_stops_a_long_shard_at_once(tmp_path, signum, code):
     spec.write_text(ENDLESS)
     out = tmp_path / "runs"
     argv = [sys.executable, "-m", "fastbp", "sweep", str(spec), "--out", str(out)]
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default, as from a terminal: a parent that ignores it (a pytest-xdist worker,
+    # a shell's background job) would pass that on across exec, and Python would never see Ctrl-C.
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, preexec_fn=restore)
     line = proc.stderr.readline()  # the plan: printed once the dataset is held, before computing
     assert "plan:" in line, line
     time.sleep(1.5)  # well inside the shard
