@@ -34,6 +34,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tests/compile_kernels.py
 	$(BIN)/python -m pytest -q
 
 ## Everything but the slow tests (subprocesses, Dask clusters, compile matrices) and the ones

@@ -13,14 +13,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from codegen import assert_vector_loop, compiled, divisions, ir_element_type
+from codegen import assert_vector_loop, divisions
 from numba import njit
 
 from fastbp.fastmath import exp, pade_exp_coefficients, sigmoid
 
 # test_biases, test_kernels and test_kernels_sharpness still import these from here; delete this
 # line once they import tests/codegen.py.
-STILL_IMPORTED_FROM_HERE = (compiled, ir_element_type)
 
 EXP_MAX_ULP = {np.float64: 1.5, np.float32: 1.0}
 SIGMOID_MAX_ULP = 2.5

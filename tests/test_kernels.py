@@ -8,8 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from codegen import assert_vector_loop, divisions, ir_element_type
 from numba import njit
-from test_fastmath import assert_vector_loop, divisions, ir_element_type
 
 from fastbp import compile_time, conventions, kernels, kernels_train
 from fastbp import kernels_diagnostics as trackers

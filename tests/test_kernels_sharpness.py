@@ -6,8 +6,8 @@ import re
 import numba
 import numpy as np
 import pytest
+from codegen import compiled, divisions
 from numba import njit
-from test_fastmath import compiled, divisions
 
 from fastbp import kernels_sharpness as ks
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS

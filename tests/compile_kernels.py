@@ -1,0 +1,104 @@
+"""Compile (or load) every kernel the test suite uses, in two processes at once, before pytest runs.
+
+Numba compiles on one core; a cold suite spent most of its time compiling some 30 kernel
+specialisations one after another inside the tests. ``make test`` runs this first, so the two
+cores compile side by side and the tests then load every kernel from the on-disk cache. With a
+warm cache it only loads them (a few seconds). Then it checks that each one loads: Numba's cache
+index is rewritten whole by each process, so two that save at the same moment can lose an entry,
+which is compiled again here rather than inside a test.
+
+    .venv/bin/python tests/compile_kernels.py
+"""
+
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+# (two_rates, biases, diagnostics) of the training kernels the tests call, and their dtypes; a
+# kernel missing here still works, it is only compiled inside the test that needs it.
+TRAINING = {
+    (False, "none", False): ("float64", "float32"),
+    (True, "none", False): ("float64",),
+    (False, "fixed", False): ("float64",),
+    (False, "per_unit", False): ("float64",),
+    (False, "shared", False): ("float64",),
+    (True, "per_unit", False): ("float64", "float32"),
+    (False, "none", True): ("float64", "float32"),
+    (True, "none", True): ("float64",),
+    (False, "per_unit", True): ("float64",),
+}
+DTYPES = ("float64", "float32")
+# (biases kind, per-layer rates) of the sharpness kernels: n = 8, 10 and 12 trained parameters.
+SHARPNESS = [(kind, per_layer) for kind in ("none", "shared", "per_unit") for per_layer in (False, True)]
+
+
+def _training(job):
+    """Train one run for one step with the variant and dtype of ``job``: compiles or loads it."""
+    import numpy as np
+
+    from fastbp import kernels
+
+    (two_rates, biases, diagnostics), dtype = job
+    one = np.ones(1, dtype=dtype)
+    options = {"diagnostics": diagnostics}
+    if two_rates:
+        options["lr_output"] = one
+    if biases != "none":
+        options.update(biases=np.zeros((4, 1), dtype), train_biases=biases != "fixed")
+        options["shared_biases"] = biases == "shared"
+    kernels.train(np.full((8, 1), 0.1, dtype), one, (0.05, 0.1), (0.5, 0.5), 1, **options)
+
+
+def _sharpness(job):
+    import numpy as np
+
+    from fastbp.kernels_sharpness import stability_numbers
+
+    kind, per_layer = job
+    trained = dict(biases=np.zeros((4, 1)), train_biases=True, shared_biases=kind == "shared")
+    options = {} if kind == "none" else trained
+    stability_numbers(
+        np.full((8, 1), 0.1), np.ones(1), np.ones(1), (0.05, 0.1), (0.5, 0.5), **options, per_layer=per_layer
+    )
+
+
+def _table(dtype):
+    from fastbp.kernels import step_table_array
+
+    step_table_array(0.5, 2, (0.05, 0.1), (0.5, 0.5), [0.1] * 8, dtype)
+
+
+def _run(task):
+    started = time.perf_counter()
+    kind, job = task
+    {"training": _training, "sharpness": _sharpness, "table": _table}[kind](job)
+    return task, time.perf_counter() - started
+
+
+def tasks():
+    # The slowest first (diagnostics), so that the two processes end together.
+    training = sorted(
+        ((v, d) for v, dtypes in TRAINING.items() for d in dtypes), key=lambda job: not job[0][2]
+    )
+    return (
+        [("training", job) for job in training]
+        + [("sharpness", job) for job in SHARPNESS]
+        + [("table", dtype) for dtype in DTYPES]
+    )
+
+
+def main():
+    started = time.perf_counter()
+    with ProcessPoolExecutor(2) as pool:
+        times = dict(pool.map(_run, tasks()))
+    again = [task for task in tasks() if _run(task)[1] > 1.0]  # lost from the index: compiled here
+    print(
+        f"compile_kernels: {len(times)} kernels ready in {time.perf_counter() - started:.0f} s "
+        f"(slowest {max(times.values()):.0f} s; {len(again)} compiled again)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
