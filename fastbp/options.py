@@ -17,7 +17,8 @@ from fastbp.errors import SpecError, finite_number
 
 #: What ``biases`` may be, wherever it is given (spec, table options, Python).
 BIASES_ALLOWED = (
-    "[b_h, b_o] (one bias per layer, shared by its two units) or [b_h1, b_h2, b_o1, b_o2] (one per unit)"
+    "2 finite numbers [b_h, b_o] (one bias per layer, shared by its two units) "
+    "or 4 [b_h1, b_h2, b_o1, b_o2] (one per unit)"
 )
 
 
@@ -84,11 +85,10 @@ def parse_biases(value, train, *, field="biases", train_field="train_biases", st
         if train:
             raise SpecError(train_field, train, f"false unless {field} is given")
         return None, False
-    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or len(value) not in (2, 4):
-        shown = (
-            value if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") else list(value)
-        )
-        raise SpecError(field, shown, BIASES_ALLOWED)
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        raise SpecError(field, value, BIASES_ALLOWED)
+    if len(value) not in (2, 4):
+        raise SpecError(field, list(value), f"{BIASES_ALLOWED} ({len(value)} given)")
     numbers = tuple(finite_number(f"{field}[{k}]", v, strings=strings) for k, v in enumerate(value))
     if len(numbers) == 2:
         b_h, b_o = numbers

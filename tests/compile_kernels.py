@@ -18,14 +18,17 @@ from concurrent.futures import ProcessPoolExecutor
 # kernel missing here still works, it is only compiled inside the test that needs it.
 TRAINING = {
     (False, "none", False): ("float64", "float32"),
-    (True, "none", False): ("float64",),
-    (False, "fixed", False): ("float64",),
+    (True, "none", False): ("float64", "float32"),
+    (False, "fixed", False): ("float64", "float32"),
+    (True, "fixed", False): ("float64",),
     (False, "per_unit", False): ("float64",),
-    (False, "shared", False): ("float64",),
     (True, "per_unit", False): ("float64", "float32"),
+    (False, "shared", False): ("float64",),
+    (True, "shared", False): ("float64",),
     (False, "none", True): ("float64", "float32"),
     (True, "none", True): ("float64",),
     (False, "per_unit", True): ("float64",),
+    (False, "shared", True): ("float64",),
 }
 DTYPES = ("float64", "float32")
 # (biases kind, per-layer rates) of the sharpness kernels: n = 8, 10 and 12 trained parameters.
