@@ -95,9 +95,15 @@ def main():
     with ProcessPoolExecutor(2) as pool:
         times = dict(pool.map(_run, tasks()))
     again = [task for task in tasks() if _run(task)[1] > 1.0]  # lost from the index: compiled here
+    spent = {}
+    for (kind, job), seconds in times.items():
+        group = "diagnostics" if kind == "training" and job[0][2] else kind
+        spent[group] = spent.get(group, 0.0) + seconds
     print(
         f"compile_kernels: {len(times)} kernels ready in {time.perf_counter() - started:.0f} s "
-        f"(slowest {max(times.values()):.0f} s; {len(again)} compiled again)",
+        f"(slowest {max(times.values()):.0f} s; {len(again)} compiled again; seconds per kind: "
+        + ", ".join(f"{group} {seconds:.0f}" for group, seconds in spent.items())
+        + ")",
         file=sys.stderr,
     )
     return 0
