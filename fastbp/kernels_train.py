@@ -179,7 +179,8 @@ def train_kernel(variant):
     loss (R, n_recorded); and the diagnostics' carried and final buffers (may be empty without).
     """
     rows, n_rows = state_rows(variant)
-    R = StateRows(*(np.uint64(row * BLOCK) for row in rows))  # unsigned: see _note_loss's callers
+    # Unsigned offsets: a signed index gets a negative-index check that hides the unit stride from LLVM.
+    R = StateRows(*(np.uint64(row * BLOCK) for row in rows))
     n_carried = carried_rows(variant)
     biased, trained, shared = variant.with_biases, variant.train_biases, variant.shared_biases
     flags = (biased, trained, shared)
