@@ -2,8 +2,8 @@
 
 A sweep spec (``spec.parse_spec``) and the step table's arguments (``table.check_table_args``)
 both parse their biases here and carry the result, a ``ModelOptions``; the layers below read it
-rather than deciding again: the kernel's variant, the step table's columns, the dataset's column
-families, and the keywords of ``kernels.train`` and of the step table's kernel.
+rather than deciding again: the step table's columns, the dataset's column families, and the
+keywords of ``kernels.train`` (whose variant follows from them: ``compile_time.Variant.of``).
 
 With two learning rates the first one given (``lr``, or ``lr_hidden``) is the hidden layer's and
 ``lr_output`` the output layer's; arrays and columns named ``lr`` hold the hidden layer's rates.
@@ -11,7 +11,6 @@ With two learning rates the first one given (``lr``, or ``lr_hidden``) is the hi
 
 from dataclasses import dataclass
 
-from fastbp.compile_time import Variant
 from fastbp.conventions import table_columns
 from fastbp.errors import SpecError, finite_number
 
@@ -35,17 +34,6 @@ class ModelOptions:
     diagnostics: bool = False
 
     @property
-    def variant(self):
-        """The ``compile_time.Variant`` of the kernel that computes these options."""
-        return Variant.of(
-            two_rates=self.two_rates,
-            biases=self.biases is not None,
-            train_biases=self.train_biases,
-            shared_biases=self.shared_biases,
-            diagnostics=self.diagnostics,
-        )
-
-    @property
     def given_biases(self):
         """The biases as they are given: (b_h, b_o) when shared, the four per unit, () without."""
         if self.biases is None:
@@ -66,7 +54,8 @@ class ModelOptions:
 
     def train_keywords(self, lr_output, biases):
         """``kernels.train``'s keywords for arrays of the runs' output-layer rates and initial
-        biases: only what these options use (a bias-free single-rate call passes nothing)."""
+        biases: only what these options use (a bias-free single-rate call passes only
+        ``diagnostics``)."""
         keywords = {"diagnostics": self.diagnostics}
         if self.two_rates:
             keywords["lr_output"] = lr_output

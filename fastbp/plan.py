@@ -111,11 +111,19 @@ def measure_speed(spec, threads=None, on_compile=None):
         lr = np.full(runs, 0.5, dtype=dtype)
         biases = None if spec.biases is None else np.zeros((4, runs), dtype=dtype)
         options = train_options(spec, lr, biases)
-        options.pop("stability_steps", None)  # (compiled below, once, if the spec needs it)
+        needs_sharpness = options.pop("stability_steps", None) is not None  # loaded once, below
         train(w_init, lr, spec.inputs, spec.targets, 1, on_compile=on_compile, **options)
-        if spec.diagnostics or spec.stability_every:
-            at_start = dict(train_options(spec, lr, biases), stability_steps=[0])
-            train(w_init, lr, spec.inputs, spec.targets, 1, on_compile=on_compile, **at_start)
+        if needs_sharpness:
+            train(
+                w_init,
+                lr,
+                spec.inputs,
+                spec.targets,
+                1,
+                on_compile=on_compile,
+                stability_steps=[0],
+                **options,
+            )
         started = time.perf_counter()
         train(w_init, lr, spec.inputs, spec.targets, steps, **options)
         seconds = time.perf_counter() - started
