@@ -91,7 +91,11 @@ REPORT_LRS = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)
 
 def sigma(x):
     """σ(x) = 1 / (1 + exp(−x))"""
-    return 1.0 / (1.0 + math.exp(-x))
+    try:
+        e = math.exp(-x)
+    except OverflowError:  # math.exp raises where IEEE exp gives inf, and 1 / (1 + inf) = 0
+        return 0.0
+    return 1.0 / (1.0 + e)
 
 
 def step_row(i1, i2, t1, t2, w, wrong_hidden_trap=False, biases=None):
