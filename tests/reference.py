@@ -10,6 +10,12 @@ Biases and a learning rate per layer (docs/model.md "Biases", "Learning rate per
 moves the biases too, each by its own gradient, or with ``shared_biases`` each layer's two by
 the sum of theirs.
 
+Any network with one hidden layer (issue 22), at the end of the module: the data sets
+(``xor_patterns``, ``encoder_patterns``, ``complement_encoder_patterns``, ``parity_patterns``), the
+documented parameter order (``parameter_names``, ``split_parameters``, ``join_parameters``),
+``network_forward``, ``network_loss``, ``network_gradient`` and ``network_loss_curve`` (batch or
+online updates, sigmoid/tanh hidden and sigmoid/tanh/linear output units, the same biases and rates).
+
 Conventions (docs/model.md, "The step table" and "The loss curve"):
   * ``step_row`` evaluates one row: forward pass, loss and backward pass at the given weights.
   * ``step_table`` row k holds the weights *before* update k and everything computed from them;
@@ -339,3 +345,257 @@ def trainability(curve):
     if sum(last) / len(last) < 1:
         return -sum(vs)
     return sum(1 / x for x in vs)
+
+
+# Any network with one hidden layer (issue 22), written from the model's definitions: layers =
+# [n_in, n_hidden, n_out] = [I, H, O], patterns p = 0 … P−1 (inputs[p], targets[p]), the hidden
+# activation f and the output activation g.  Weights as nested lists, W_h[j][i] from input i to
+# hidden unit j and W_o[k][j] from hidden unit j to output k; biases as lists b_h[j], b_o[k], or
+# None for a network without them.  Sums run left to right in plain loops (not ``sum``, which
+# compensates its rounding in Python ≥ 3.12), so that [2, 2, 2] gives step_row's bits.
+
+
+def xor_patterns():
+    """XOR: inputs (0, 0), (0, 1), (1, 0), (1, 1); targets 0, 1, 1, 0 (I = 2, O = 1)."""
+    return [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [[0.0], [1.0], [1.0], [0.0]]
+
+
+def encoder_patterns(n):
+    """N one-hot patterns in order, x_p[i] = 1 if i == p else 0; target = input (I = O = N)."""
+    inputs = [[1.0 if i == p else 0.0 for i in range(n)] for p in range(n)]
+    return inputs, [list(x) for x in inputs]
+
+
+def complement_encoder_patterns(n):
+    """1 − one-hot: x_p[i] = 0 if i == p else 1; target = input (I = O = N)."""
+    inputs = [[0.0 if i == p else 1.0 for i in range(n)] for p in range(n)]
+    return inputs, [list(x) for x in inputs]
+
+
+def parity_patterns(n):
+    """All 2^N patterns of N bits in binary counting order, bit i of pattern p = (p >> (N−1−i)) & 1
+    (the first input is the most significant bit); target 1 when the count of ones is odd (O = 1)."""
+    bits = [[(p >> (n - 1 - i)) & 1 for i in range(n)] for p in range(2**n)]
+    return [[float(b) for b in x] for x in bits], [[float(x.count(1) % 2)] for x in bits]
+
+
+def parameter_names(layers, biases=False):
+    """The parameters' names in the documented order: w_h{j}_i{i} (hidden unit j's incoming weights
+    in the inputs' order, unit after unit), w_o{k}_h{j}, then with ``biases`` b_h{j}, b_o{k}."""
+    n_in, n_hidden, n_out = layers
+    names = [f"w_h{j}_i{i}" for j in range(1, n_hidden + 1) for i in range(1, n_in + 1)]
+    names += [f"w_o{k}_h{j}" for k in range(1, n_out + 1) for j in range(1, n_hidden + 1)]
+    if biases:
+        names += [f"b_h{j}" for j in range(1, n_hidden + 1)] + [f"b_o{k}" for k in range(1, n_out + 1)]
+    return names
+
+
+def split_parameters(layers, params, biases=False):
+    """(W_h, W_o, b_h, b_o) from a flat list in the documented order (b_h, b_o None without biases)."""
+    n_in, n_hidden, n_out = layers
+    p = [float(v) for v in params]
+    assert len(p) == len(parameter_names(layers, biases)), (layers, len(p))
+    n_wh = n_hidden * n_in
+    n_w = n_wh + n_out * n_hidden
+    W_h = [p[j * n_in : (j + 1) * n_in] for j in range(n_hidden)]
+    W_o = [p[n_wh + k * n_hidden : n_wh + (k + 1) * n_hidden] for k in range(n_out)]
+    if not biases:
+        return W_h, W_o, None, None
+    return W_h, W_o, p[n_w : n_w + n_hidden], p[n_w + n_hidden :]
+
+
+def join_parameters(W_h, W_o, b_h=None, b_o=None):
+    """The flat list in the documented order (the weights; then the biases when given)."""
+    flat = [w for row in W_h for w in row] + [w for row in W_o for w in row]
+    if b_h is not None:
+        flat += list(b_h) + list(b_o)
+    return flat
+
+
+def activate(x, kind):
+    """A unit's output from its net input: sigmoid σ(x), tanh(x) or linear x."""
+    if kind == "sigmoid":
+        return sigma(x)
+    if kind == "tanh":
+        return math.tanh(x)
+    assert kind == "linear", kind
+    return x
+
+
+def times_slope(e, a, kind):
+    """e · f'(net), the slope written from the unit's output a: sigmoid a(1 − a), tanh 1 − a²,
+    linear 1.  Multiplied left to right as step_row writes (a_o1 − t1) · a_o1 · (1 − a_o1)."""
+    if kind == "sigmoid":
+        return e * a * (1 - a)
+    if kind == "tanh":
+        return e * (1 - a * a)
+    assert kind == "linear", kind
+    return e
+
+
+def network_forward(layers, x, W_h, W_o, b_h=None, b_o=None, *, activation="sigmoid", output_activation=None):
+    """(a_h, a_o) for one input pattern x: net_h[j] = Σ_i W_h[j][i]·x[i] (+ b_h[j]), a_h = f(net_h);
+    net_o[k] = Σ_j W_o[k][j]·a_h[j] (+ b_o[k]), a_o = g(net_o); g defaults to f."""
+    n_in, n_hidden, n_out = layers
+    g = activation if output_activation is None else output_activation
+    assert len(x) == n_in and len(W_h) == n_hidden and len(W_o) == n_out
+    a_h = []
+    for j in range(n_hidden):
+        net = W_h[j][0] * x[0]
+        for i in range(1, n_in):
+            net = net + W_h[j][i] * x[i]
+        if b_h is not None:
+            net = net + b_h[j]
+        a_h.append(activate(net, activation))
+    a_o = []
+    for k in range(n_out):
+        net = W_o[k][0] * a_h[0]
+        for j in range(1, n_hidden):
+            net = net + W_o[k][j] * a_h[j]
+        if b_o is not None:
+            net = net + b_o[k]
+        a_o.append(activate(net, g))
+    return a_h, a_o
+
+
+def network_loss_and_gradient(layers, inputs, targets, W_h, W_o, b_h=None, b_o=None, **activations):
+    """(E, (∂E/∂W_h, ∂E/∂W_o, ∂E/∂b_h, ∂E/∂b_o)) over the patterns given, from one forward pass
+    each; E = ½ Σ_p Σ_k (t_p[k] − a_o[k])², the gradients summed over the patterns (the bias
+    gradients None without biases).  ``activations``: activation, output_activation."""
+    n_in, n_hidden, n_out = layers
+    f = activations.get("activation", "sigmoid")
+    g = activations.get("output_activation") or f
+    E = 0.0
+    dW_h = [[0.0] * n_in for _ in range(n_hidden)]
+    dW_o = [[0.0] * n_hidden for _ in range(n_out)]
+    db_h = [0.0] * n_hidden
+    db_o = [0.0] * n_out
+    for x, t in zip(inputs, targets, strict=True):
+        assert len(t) == n_out
+        a_h, a_o = network_forward(layers, x, W_h, W_o, b_h, b_o, activation=f, output_activation=g)
+        # Output deltas δ_o[k] = (a_o[k] − t[k])·g'(a_o[k]), and the pattern's loss.
+        delta_o = []
+        for k in range(n_out):
+            E = E + 0.5 * ((t[k] - a_o[k]) * (t[k] - a_o[k]))
+            delta_o.append(times_slope(a_o[k] - t[k], a_o[k], g))
+        # Hidden deltas: the error sent back through the output weights, e_h[j] = Σ_k δ_o[k]·W_o[k][j].
+        delta_h = []
+        for j in range(n_hidden):
+            e = delta_o[0] * W_o[0][j]
+            for k in range(1, n_out):
+                e = e + delta_o[k] * W_o[k][j]
+            delta_h.append(times_slope(e, a_h[j], f))
+        # Each weight's gradient is its receiving unit's delta times its sender's output; a bias is
+        # a weight on a constant input 1.
+        for k in range(n_out):
+            for j in range(n_hidden):
+                dW_o[k][j] = dW_o[k][j] + delta_o[k] * a_h[j]
+            db_o[k] = db_o[k] + delta_o[k]
+        for j in range(n_hidden):
+            for i in range(n_in):
+                dW_h[j][i] = dW_h[j][i] + delta_h[j] * x[i]
+            db_h[j] = db_h[j] + delta_h[j]
+    if b_h is None:
+        db_h = db_o = None
+    return E, (dW_h, dW_o, db_h, db_o)
+
+
+def network_loss(layers, inputs, targets, W_h, W_o, b_h=None, b_o=None, **activations):
+    """E = ½ Σ_p Σ_k (t_p[k] − a_o[k])² over all the patterns given (one pattern: E_total)."""
+    n_out = layers[2]
+    E = 0.0
+    for x, t in zip(inputs, targets, strict=True):
+        _, a_o = network_forward(layers, x, W_h, W_o, b_h, b_o, **activations)
+        for k in range(n_out):
+            E = E + 0.5 * ((t[k] - a_o[k]) * (t[k] - a_o[k]))
+    return E
+
+
+def network_gradient(layers, inputs, targets, W_h, W_o, b_h=None, b_o=None, **activations):
+    """(∂E/∂W_h, ∂E/∂W_o, ∂E/∂b_h, ∂E/∂b_o) summed over the patterns given (None, None for the
+    biases of a network without them); nested like W_h, W_o, b_h, b_o."""
+    return network_loss_and_gradient(layers, inputs, targets, W_h, W_o, b_h, b_o, **activations)[1]
+
+
+def descend(params, grads, lr, lr_output, train_biases, shared_biases):
+    """θ ← θ − rate·∂E/∂θ: lr for W_h and b_h, lr_output for W_o and b_o; the biases only when
+    trained, and shared ones by the sum over their layer's units (so a layer's biases stay equal)."""
+    W_h, W_o, b_h, b_o = params
+    dW_h, dW_o, db_h, db_o = grads
+    W_h = [[w - lr * d for w, d in zip(row, drow)] for row, drow in zip(W_h, dW_h)]
+    W_o = [[w - lr_output * d for w, d in zip(row, drow)] for row, drow in zip(W_o, dW_o)]
+    if b_h is not None and train_biases:
+        if shared_biases:
+            db_h = [layer_sum(db_h)] * len(db_h)
+            db_o = [layer_sum(db_o)] * len(db_o)
+        b_h = [b - lr * d for b, d in zip(b_h, db_h)]
+        b_o = [b - lr_output * d for b, d in zip(b_o, db_o)]
+    return W_h, W_o, b_h, b_o
+
+
+def layer_sum(values):
+    """Σ values, left to right."""
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return total
+
+
+def network_loss_curve(
+    layers,
+    inputs,
+    targets,
+    weights,
+    lr,
+    steps,
+    *,
+    lr_output=None,
+    activation="sigmoid",
+    output_activation=None,
+    update="batch",
+    biases=None,
+    train_biases=False,
+    shared_biases=False,
+    record_every=1,
+):
+    """(E at the recorded steps, the final weights, the final biases or None) of one run.
+
+    ``weights``: the weights' flat list in the documented order; ``biases``: H + O numbers (b_h then
+    b_o), or 2 (one per layer, repeated over its units), or None.  Recorded steps: as loss_curve.
+    ``update="batch"``: one update a step with the gradient summed over all the patterns;
+    ``"online"``: one update per pattern in order, a step is one pass, and E_k is the full loss at
+    the parameters at the start of pass k.  Returns flat lists in the documented order."""
+    n_in, n_hidden, n_out = layers
+    assert update in ("batch", "online"), update
+    inputs = [[float(v) for v in x] for x in inputs]
+    targets = [[float(v) for v in t] for t in targets]
+    W_h, W_o, b_h, b_o = split_parameters(layers, weights)
+    if biases is not None:
+        b = [float(v) for v in biases]
+        if len(b) == 2:
+            b = [b[0]] * n_hidden + [b[1]] * n_out
+        _, _, b_h, b_o = split_parameters(layers, list(weights) + b, biases=True)
+    lr_output = lr if lr_output is None else lr_output
+    act = {"activation": activation, "output_activation": output_activation}
+    recorded = set(recorded_steps(steps, record_every))
+    losses = []
+    for k in range(steps + 1):
+        params = (W_h, W_o, b_h, b_o)
+        if update == "batch":
+            E, grads = network_loss_and_gradient(layers, inputs, targets, *params, **act)
+        elif k in recorded:  # online: the full loss before the pass, not the losses seen during it
+            E = network_loss(layers, inputs, targets, *params, **act)
+        if k in recorded:
+            losses.append(E)
+        if k == steps:
+            break
+        if update == "batch":
+            W_h, W_o, b_h, b_o = descend(params, grads, lr, lr_output, train_biases, shared_biases)
+        else:
+            for x, t in zip(inputs, targets, strict=True):
+                grads = network_gradient(layers, [x], [t], W_h, W_o, b_h, b_o, **act)
+                W_h, W_o, b_h, b_o = descend(
+                    (W_h, W_o, b_h, b_o), grads, lr, lr_output, train_biases, shared_biases
+                )
+    final_biases = None if b_h is None else b_h + b_o
+    return losses, join_parameters(W_h, W_o), final_biases
