@@ -1,15 +1,22 @@
 """The kinds of initialisation: one registry, used by the spec, the generator and the plots.
 
 Each kind (``KINDS[name]``) states the keys its ``[[init]]`` block takes, how a block is
-validated (defaults filled in), how its runs' initial weights are generated, and the label the
-figures give it. A new kind is one more entry here.
+validated for the network's parameters (defaults filled in), how its runs' initial values are
+generated, and the label the figures give it. A new kind is one more entry here.
 
-An initialisation's weights depend only on (seed, block number, index in the block). Random
-weights come from a counter-based generator (SplitMix64 at position ``index * 16 + draw`` of a
-stream keyed by (seed, block)): any slice of runs is generated without the runs before it.
-Uniform weights use only integer and IEEE arithmetic, so they are the same bits on every
-machine; normal weights add ``log``, ``cos`` and ``sqrt`` from the C library (Box–Muller), the
-same bits wherever the C library is the same.
+A block sets a network's *drawn parameters* (``network.Parameters``): its weights, then its
+biases when they are drawn (``biases = "trained"``), in the documented order (``network``).
+Given biases (fixed values, or trained from given values) are the network's, not the block's:
+only a grid's bias axis changes them.
+
+An initialisation's values depend only on (seed, block number, index in the block), for a given
+network. Random values come from a counter-based generator (SplitMix64 at position
+``index * 2n + draw`` of a stream keyed by (seed, block), n the drawn parameters: parameter k
+takes draws k and, for Box–Muller's second uniform, n + k): any slice of runs, and any subset
+of parameters, is generated without the others. The exercise's 8 weights take 16 positions per
+run, the stream every dataset before general networks used. Uniform values use only integer and
+IEEE arithmetic, so they are the same bits on every machine; normal values add ``log``, ``cos``
+and ``sqrt`` from the C library (Box–Muller), the same bits wherever the C library is the same.
 """
 
 import functools
@@ -21,6 +28,7 @@ import numpy as np
 from fastbp import errors
 from fastbp.conventions import COURSE_WEIGHTS
 from fastbp.errors import SpecError
+from fastbp.network import EXERCISE_LAYERS
 
 # A spec is typed TOML: a number written as a string ("0.1") is the wrong type, not a number.
 integer = functools.partial(errors.integer, strings=False)
@@ -34,11 +42,13 @@ class InitKind:
 
     name: str
     keys: frozenset  # every key the block may hold (kind and count included)
-    parse: object  # (block, where) -> (params without kind and count, count)
-    weights: object  # (seed, block number, params, indices) -> (8, R) float64
+    parse: object  # (block, where, parameters) -> (params without kind and count, count)
+    # (seed, block number, params, indices, parameters, rows) -> (len(rows), R) float64: the
+    # runs' initial values of the drawn parameters ``rows`` (indices into parameters.names)
+    values: object
     label: object  # params -> the figures' name for the block's runs
     float32_keys: tuple = ()  # numbers a float32 sweep must be able to hold
-    # (params, indices, biases (4, R) float64 from the network) -> the runs' initial biases
+    # (params, indices, biases (H + O, R) float64 from the network, network) -> the runs' given biases
     biases: object = None
     # (params, indices) -> (x, y) coordinates of each run, for blocks that lay runs out on a plane
     coordinates: object = None
@@ -56,20 +66,33 @@ def _implied_count(block, where, count, implied):
     return count
 
 
-def _parse_course(block, where):
+def _parse_course(block, where, parameters):
+    if not parameters.exercise:
+        allowed = "uniform, normal, xavier, fixed or grid: the course weights are the 2-2-2 network's"
+        why = " (its drawn biases have none)" if parameters.network.layers == EXERCISE_LAYERS else ""
+        raise SpecError(f"{where}.kind", "course", f"{allowed}{why}")
     return {}, _implied_count(block, where, 1, "1 for kind 'course'")
 
 
-def _parse_fixed(block, where):
+def _every_parameter(parameters):
+    """How a list of every parameter is described in a refusal."""
+    if parameters.exercise:
+        return "8 weights"
+    return f"{parameters.n} parameters ({parameters.names[0]} … {parameters.names[-1]})"
+
+
+def _parse_fixed(block, where, parameters):
     rows = block.get("weights")
     if not isinstance(rows, list) or not rows:
-        raise SpecError(f"{where}.weights", rows, "a non-empty list of lists of 8 weights")
-    rows = [list(number_tuple(f"{where}.weights[{k}]", row, 8)) for k, row in enumerate(rows)]
+        raise SpecError(
+            f"{where}.weights", rows, f"a non-empty list of lists of {_every_parameter(parameters)}"
+        )
+    rows = [list(number_tuple(f"{where}.weights[{k}]", row, parameters.n)) for k, row in enumerate(rows)]
     count = _implied_count(block, where, len(rows), f"{len(rows)}, the number of rows of weights")
     return {"weights": rows}, count
 
 
-def _parse_uniform(block, where):
+def _parse_uniform(block, where, parameters):
     count = _counted(block, where)
     low = finite_number(f"{where}.low", block.get("low", -1.0))
     high = finite_number(f"{where}.high", block.get("high", 1.0))
@@ -80,14 +103,14 @@ def _parse_uniform(block, where):
     return {"low": low, "high": high}, count
 
 
-def _parse_normal(block, where):
+def _parse_normal(block, where, parameters):
     count = _counted(block, where)
     mean = finite_number(f"{where}.mean", block.get("mean", 0.0))
     std = finite_number(f"{where}.std", block.get("std", 1.0), positive=True)
     return {"mean": mean, "std": std}, count
 
 
-def _parse_xavier(block, where):
+def _parse_xavier(block, where, parameters):
     count = _counted(block, where)
     distribution = block.get("distribution", "uniform")
     return {
@@ -95,55 +118,81 @@ def _parse_xavier(block, where):
     }, count
 
 
-# Glorot/Xavier for the model's layers: both are 2 → 2, so fan_in + fan_out = 4 for w1…w4 and w5…w8.
-_XAVIER_FANS = 2 + 2
-_XAVIER_LIMIT = math.sqrt(6.0 / _XAVIER_FANS)
-_XAVIER_STD = math.sqrt(2.0 / _XAVIER_FANS)
+def _course_values(seed, number, params, indices, parameters, rows):
+    return np.repeat(np.array(COURSE_WEIGHTS)[rows, None], len(indices), axis=1)
 
 
-def _course_weights(seed, number, params, indices):
-    return np.repeat(np.array(COURSE_WEIGHTS)[:, None], len(indices), axis=1)
+def _fixed_values(seed, number, params, indices, parameters, rows):
+    return np.array(params["weights"], dtype=np.float64)[indices][:, rows].T
 
 
-def _fixed_weights(seed, number, params, indices):
-    return np.array(params["weights"], dtype=np.float64)[indices].T
+def _uniform_between(low, high, seed, number, indices, parameters, rows):
+    return low + (high - low) * _uniform01(seed, number, indices, rows, parameters.n)
 
 
-def _uniform_between(low, high, seed, number, indices):
-    return low + (high - low) * _uniform01(seed, number, indices, draw_base=0)
+def _uniform_values(seed, number, params, indices, parameters, rows):
+    return _uniform_between(params["low"], params["high"], seed, number, indices, parameters, rows)
 
 
-def _uniform_weights(seed, number, params, indices):
-    return _uniform_between(params["low"], params["high"], seed, number, indices)
+def _normal_values(seed, number, params, indices, parameters, rows):
+    return params["mean"] + params["std"] * _standard_normal(seed, number, indices, rows, parameters.n)
 
 
-def _normal_weights(seed, number, params, indices):
-    return params["mean"] + params["std"] * _standard_normal(seed, number, indices)
-
-
-def _xavier_weights(seed, number, params, indices):
+def _xavier_values(seed, number, params, indices, parameters, rows):
+    """Glorot/Xavier with each parameter's layer's fans: uniform on ±√(6 / (fan_in + fan_out)),
+    or normal with std √(2 / (fan_in + fan_out)) (the exercise's layers: 2 + 2 = 4 everywhere)."""
+    every = parameters.fans()
+    fans = [sum(every[k]) for k in rows]
     if params["distribution"] == "uniform":
-        return _uniform_between(-_XAVIER_LIMIT, _XAVIER_LIMIT, seed, number, indices)
-    return 0.0 + _XAVIER_STD * _standard_normal(seed, number, indices)
+        limit = np.array([math.sqrt(6.0 / f) for f in fans])[:, None]
+        return _uniform_between(-limit, limit, seed, number, indices, parameters, rows)
+    std = np.array([math.sqrt(2.0 / f) for f in fans])[:, None]
+    return 0.0 + std * _standard_normal(seed, number, indices, rows, parameters.n)
 
 
-def _kind(name, keys, parse, weights, label, float32_keys=(), biases=None, coordinates=None):
+def _kind(name, keys, parse, values, label, float32_keys=(), biases=None, coordinates=None):
     return InitKind(
-        name, frozenset({"kind", "count", *keys}), parse, weights, label, float32_keys, biases, coordinates
+        name, frozenset({"kind", "count", *keys}), parse, values, label, float32_keys, biases, coordinates
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# kind = "grid": a plane through weight space, two axes, every other weight from `base`
+# kind = "grid": a plane through parameter space, two axes, every other parameter from `base`
 
-WEIGHT_NAMES = tuple(f"w{k}" for k in range(1, 9))
-BIAS_NAMES = ("b_h1", "b_h2", "b_o1", "b_o2")
-SHARED_BIAS_NAMES = {"b_h": (0, 1), "b_o": (2, 3)}  # a shared bias sets both of its units
-OFFSETS = {"hidden": range(0, 4), "output": range(4, 8)}  # a constant added to a layer's weights
+#: The exercise's names of its weights: w1 … w8 are w_h1_i1 … w_o2_h2, in order (the canonical form's).
+EXERCISE_WEIGHT_NAMES = tuple(f"w{k}" for k in range(1, 9))
+OFFSETS = ("hidden", "output")  # a constant added to a layer's weights
 MAX_AXIS = 2**24
 
 
-def _parse_axis(block, where, axis):
+def weight_names(network):
+    """The weights' names a grid's canonical form keeps: w1 … w8 for the exercise's layers."""
+    return EXERCISE_WEIGHT_NAMES if network.layers == EXERCISE_LAYERS else network.parameter_names(False)
+
+
+def _weight_names(network):
+    """{name a grid axis may give: its canonical name}; w1 … w8 are w_h1_i1 … w_o2_h2."""
+    return {
+        **{w: w for w in weight_names(network)},
+        **dict(zip(network.parameter_names(False), weight_names(network))),
+    }
+
+
+def bias_units(network, name):
+    """The units (0 … H + O − 1, hidden first) a bias axis sets: one, or a layer's (b_h, b_o)."""
+    h, o = network.n_hidden, network.n_out
+    if name in ("b_h", "b_o"):
+        return tuple(range(h)) if name == "b_h" else tuple(range(h, h + o))
+    return (network.parameter_names(True).index(name) - network.n_weights,)
+
+
+def _offset_rows(network, name):
+    """The rows of a layer's weights (an offset axis adds to them)."""
+    hidden = network.n_hidden * network.n_in
+    return range(0, hidden) if name == "hidden" else range(hidden, network.n_weights)
+
+
+def _parse_axis(block, where, axis, network):
     field = f"{where}.{axis}"
     value = block.get(axis)
     if not isinstance(value, dict):
@@ -155,12 +204,15 @@ def _parse_axis(block, where, axis):
             field, value, "exactly one of weight/bias/offset, one of linspace/logspace = [a, b], and num = n"
         )
     target, space = targets[0], spacing[0]
+    weights = _weight_names(network)  # the canonical names, then w1 … w8's aliases
     names = {
-        "weight": WEIGHT_NAMES,
-        "bias": BIAS_NAMES + tuple(SHARED_BIAS_NAMES),
-        "offset": tuple(OFFSETS),
+        "weight": tuple(weights),
+        "bias": network.parameter_names(True)[network.n_weights :] + ("b_h", "b_o"),
+        "offset": OFFSETS,
     }[target]
-    name = errors.choice(f"{field}.{target}", value[target], names)
+    name = _choice(
+        f"{field}.{target}", value[target], names, weight_names(network) if target == "weight" else names
+    )
     a, b = number_tuple(f"{field}.{space}", value[space], 2)
     num = integer(f"{field}.num", value["num"], minimum=1)
     if num > MAX_AXIS:
@@ -169,7 +221,17 @@ def _parse_axis(block, where, axis):
         values = np.logspace(a, b, num) if space == "logspace" else np.linspace(a, b, num)
     if not np.isfinite(values).all():
         raise SpecError(f"{field}.{space}", [a, b], "ends whose values are finite")
-    return {target: name, space: [a, b], "num": num}
+    return {target: weights.get(name, name), space: [a, b], "num": num}
+
+
+def _choice(field, value, names, shown):
+    """``errors.choice`` for a network's names, saying ``shown`` (a long list by its ends)."""
+    if value in names:
+        return value
+    shown = (
+        ", ".join(repr(n) for n in shown) if len(shown) <= 12 else f"{shown[0]!r} … {shown[-1]!r} (1-based)"
+    )
+    raise SpecError(field, value, f"one of {shown}")
 
 
 def axis_values(axis):
@@ -193,27 +255,29 @@ def _target(axis):
     return next((key, axis[key]) for key in ("weight", "bias", "offset") if key in axis)
 
 
-def _parse_grid(block, where):
-    x, y = _parse_axis(block, where, "x"), _parse_axis(block, where, "y")
-    if _target(x) == _target(y) or _overlapping_biases(x, y):
+def _parse_grid(block, where, parameters):
+    network = parameters.network
+    x, y = _parse_axis(block, where, "x", network), _parse_axis(block, where, "y", network)
+    if _target(x) == _target(y) or _overlapping_biases(x, y, network):
         raise SpecError(
             f"{where}.y", block.get("y"), f"another weight, bias or offset than x ({_target(x)[1]})"
         )
-    base = list(number_tuple(f"{where}.base", block.get("base", COURSE_WEIGHTS), 8))
+    if "base" not in block and not parameters.exercise:
+        allowed = f"{_every_parameter(parameters)}: a grid's base is required for this network"
+        raise SpecError(f"{where}.base", "nothing", allowed)
+    base = list(number_tuple(f"{where}.base", block.get("base", COURSE_WEIGHTS), parameters.n))
     count = x["num"] * y["num"]
     if "count" in block and integer(f"{where}.count", block["count"], minimum=1) != count:
         raise SpecError(f"{where}.count", block["count"], f"{count}, x.num × y.num (or leave count out)")
     return {"x": x, "y": y, "base": base}, count
 
 
-def _overlapping_biases(x, y):
+def _overlapping_biases(x, y, network):
     """Two bias axes that would set the same unit's bias (b_h and b_h1, say)."""
 
     def units(axis):
         target, name = _target(axis)
-        if target != "bias":
-            return set()
-        return set(SHARED_BIAS_NAMES.get(name) or (BIAS_NAMES.index(name),))
+        return set(bias_units(network, name)) if target == "bias" else set()
 
     return bool(units(x) & units(y))
 
@@ -225,28 +289,33 @@ def grid_coordinates(params, indices):
     return axis_values(params["x"])[ix], axis_values(params["y"])[iy]
 
 
-def _grid_weights(seed, number, params, indices):
-    """The base, then the axes that set a weight, then the layer offsets added to what is there:
-    the same weights whichever axis is x and which is y."""
-    weights = np.repeat(np.array(params["base"], dtype=np.float64)[:, None], len(indices), axis=1)
+def _grid_values(seed, number, params, indices, parameters, rows):
+    """The base, then the axes that set a weight (or a drawn bias), then the layer offsets added
+    to what is there: the same values whichever axis is x and which is y."""
+    network = parameters.network
+    values = np.repeat(np.array(params["base"], dtype=np.float64)[:, None], len(indices), axis=1)
+    names = weight_names(network)
     axes = list(zip(("x", "y"), grid_coordinates(params, indices)))
-    for axis, values in sorted(axes, key=lambda a: _target(params[a[0]])[0] == "offset"):
+    for axis, coordinate in sorted(axes, key=lambda a: _target(params[a[0]])[0] == "offset"):
         target, name = _target(params[axis])
         if target == "weight":
-            weights[WEIGHT_NAMES.index(name)] = values
+            values[names.index(name)] = coordinate
+        elif target == "bias" and parameters.drawn_biases:
+            for unit in bias_units(network, name):
+                values[network.n_weights + unit] = coordinate
         elif target == "offset":
-            for row in OFFSETS[name]:
-                weights[row] = weights[row] + values
-    return weights
+            for row in _offset_rows(network, name):
+                values[row] = values[row] + coordinate
+    return values[rows]
 
 
-def _grid_biases(params, indices, biases):
+def _grid_biases(params, indices, biases, network):
+    """Given biases with a grid's bias axis set (``layout.initial_biases``)."""
     for axis, values in zip(("x", "y"), grid_coordinates(params, indices)):
         target, name = _target(params[axis])
         if target == "bias":
-            rows = SHARED_BIAS_NAMES.get(name) or (BIAS_NAMES.index(name),)
-            for row in rows:
-                biases[row] = values
+            for unit in bias_units(network, name):
+                biases[unit] = values
     return biases
 
 
@@ -261,12 +330,12 @@ def _grid_label(params):
 KINDS = {
     kind.name: kind
     for kind in (
-        _kind("course", (), _parse_course, _course_weights, lambda p: "course weights"),
+        _kind("course", (), _parse_course, _course_values, lambda p: "course weights"),
         _kind(
             "uniform",
             ("low", "high"),
             _parse_uniform,
-            _uniform_weights,
+            _uniform_values,
             lambda p: f"uniform [{p.get('low', -1):g}, {p.get('high', 1):g}]",
             ("low", "high"),
         ),
@@ -274,7 +343,7 @@ KINDS = {
             "normal",
             ("mean", "std"),
             _parse_normal,
-            _normal_weights,
+            _normal_values,
             lambda p: f"normal (μ = {p.get('mean', 0):g}, σ = {p.get('std', 1):g})",
             ("mean", "std"),
         ),
@@ -282,15 +351,15 @@ KINDS = {
             "xavier",
             ("distribution",),
             _parse_xavier,
-            _xavier_weights,
+            _xavier_values,
             lambda p: f"Xavier ({p.get('distribution', 'uniform')})",
         ),
-        _kind("fixed", ("weights",), _parse_fixed, _fixed_weights, lambda p: "fixed weights"),
+        _kind("fixed", ("weights",), _parse_fixed, _fixed_values, lambda p: "fixed weights"),
         _kind(
             "grid",
             ("x", "y", "base"),
             _parse_grid,
-            _grid_weights,
+            _grid_values,
             _grid_label,
             biases=_grid_biases,
             coordinates=grid_coordinates,
@@ -309,7 +378,6 @@ def label(params, block):
 # The counter-based generator
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_DRAWS_PER_RUN = 16  # 8 weights × 2 uniforms (Box–Muller needs two)
 
 
 def _splitmix64(z):
@@ -324,27 +392,30 @@ def _stream_key(seed, number):
     return _splitmix64(key + np.uint64(number + 1) * _GOLDEN)[0]
 
 
-def _draws(seed, number, indices, draw):
-    """uint64 draws at positions index * 16 + draw[k] of the (seed, block) stream: shape (len(draw), R)."""
+def _draws(seed, number, indices, draws, n):
+    """uint64 draws at positions index * 2n + draws[k] of the (seed, block) stream: shape
+    (len(draws), R). (index < 2**53 runs and 2n ≤ 2**11: a position never wraps.)"""
     with np.errstate(over="ignore"):
         key = _stream_key(seed, number)
         position = (
-            indices.astype(np.uint64)[None, :] * np.uint64(_DRAWS_PER_RUN)
-            + np.asarray(draw, dtype=np.uint64)[:, None]
+            np.asarray(indices).astype(np.uint64)[None, :] * np.uint64(2 * n)
+            + np.asarray(draws, dtype=np.uint64)[:, None]
         )
         return _splitmix64(key + (position + np.uint64(1)) * _GOLDEN)
 
 
-def _uniform01(seed, number, indices, draw_base):
-    """(8, R) uniforms in [0, 1): the top 53 bits of each draw."""
-    bits = _draws(seed, number, indices, np.arange(8) + draw_base)
+def _uniform01(seed, number, indices, draws, n):
+    """(len(draws), R) uniforms in [0, 1): the top 53 bits of each draw."""
+    bits = _draws(seed, number, indices, draws, n)
     return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-def _standard_normal(seed, number, indices):
-    """(8, R) standard normals by Box–Muller with the C library's log/cos (see the module doc)."""
-    u1 = 1.0 - _uniform01(seed, number, indices, draw_base=0)  # (0, 1]: log is finite
-    u2 = _uniform01(seed, number, indices, draw_base=8)
+def _standard_normal(seed, number, indices, rows, n):
+    """(len(rows), R) standard normals by Box–Muller with the C library's log/cos (see the
+    module doc): parameter k from draws k and n + k."""
+    rows = np.asarray(rows, dtype=np.int64)
+    u1 = 1.0 - _uniform01(seed, number, indices, rows, n)  # (0, 1]: log is finite
+    u2 = _uniform01(seed, number, indices, n + rows, n)
     # Python's math calls the C library once per value (numpy's SIMD log/cos may differ by an
     # ulp between CPUs); plain lists and local names keep the loop at ~0.1 µs a value.
     log, cos, sqrt, tau = math.log, math.cos, math.sqrt, 2.0 * math.pi

@@ -4,7 +4,8 @@ Run numbering (stable, part of the dataset contract): rates are the outer loop, 
 the inner one, ``run = rate_index * n_inits + init_number``, where init_number counts the runs
 of the ``[[init]]`` blocks in spec order; with per-layer rates
 ``rate_index = hidden_index * len(lr_output) + output_index``; a ``grid`` block's index is
-``iy * x.num + ix``. A run's initial weights and biases depend only on (seed, block, index).
+``iy * x.num + ix``. A run's initial weights and biases depend only on (seed, block, index)
+(for a given network: ``fastbp.inits``).
 """
 
 import numpy as np
@@ -40,7 +41,13 @@ def output_rates(spec, runs):
 
 
 def initial_biases(spec, block_numbers, indices):
-    """(4, R) float64 initial b_h1, b_h2, b_o1, b_o2 (the network's, or a grid's axis), or None."""
+    """(H + O, R) float64 initial b_h1 … b_hH, b_o1 … b_oO: drawn by the runs' ``[[init]]``
+    blocks (``biases = "trained"``), or the network's given ones with a grid's bias axis
+    applied; None without biases."""
+    network = spec.network
+    if spec.drawn_biases:
+        rows = np.arange(network.n_weights, network.n_weights + network.n_biases)
+        return _initial_values(spec, block_numbers, indices, rows)
     if spec.biases is None:
         return None
     biases = np.repeat(np.array(spec.biases, dtype=np.float64)[:, None], len(indices), axis=1)
@@ -48,7 +55,7 @@ def initial_biases(spec, block_numbers, indices):
         kind = KINDS[block.kind]
         mask = block_numbers == number
         if kind.biases is not None and mask.any():
-            biases[:, mask] = kind.biases(block.params, indices[mask], biases[:, mask])
+            biases[:, mask] = kind.biases(block.params, indices[mask], biases[:, mask], network)
     return biases
 
 
@@ -69,14 +76,19 @@ def has_grid(spec):
 
 
 def initial_weights(spec, block_numbers, indices):
-    """(8, R) float64 initial weights for runs given by their block numbers and indices."""
-    weights = np.empty((8, len(indices)), dtype=np.float64)
+    """(n_weights, R) float64 initial weights, in the network's order (w1 … w8 for the exercise),
+    for runs given by their block numbers and indices."""
+    return _initial_values(spec, block_numbers, indices, np.arange(spec.network.n_weights))
+
+
+def _initial_values(spec, block_numbers, indices, rows):
+    """(len(rows), R): the runs' initial values of the drawn parameters ``rows``."""
+    values = np.empty((len(rows), len(indices)), dtype=np.float64)
     for number, block in enumerate(spec.inits):
         mask = block_numbers == number
         if mask.any():
-            weights[:, mask] = _block_weights(spec.seed, number, block, indices[mask])
-    return weights
-
-
-def _block_weights(seed, number, block, indices):
-    return KINDS[block.kind].weights(seed, number, block.params, indices)
+            kind = KINDS[block.kind]
+            values[:, mask] = kind.values(
+                spec.seed, number, block.params, indices[mask], spec.parameters, rows
+            )
+    return values

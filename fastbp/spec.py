@@ -21,10 +21,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastbp import compile_time, errors, files, outputs
-from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, DEFAULT_TOLERANCE, DTYPES
+from fastbp.conventions import DEFAULT_TOLERANCE, DTYPES
 from fastbp.errors import SpecError
 from fastbp.inits import KINDS, axis_values, finite_number, integer, number_tuple
-from fastbp.options import ModelOptions, parse_biases
+from fastbp.network import (
+    NETWORK_KEYS,  # noqa: F401 (the [network] keys, with TOP_KEYS)
+    Network,
+    Parameters,
+    canonical_form,
+    pattern_numbers,
+)
+from fastbp.options import DRAWN, ModelOptions, bias_options, parse_network
 
 TOP_KEYS = {
     "steps",
@@ -43,7 +50,6 @@ TOP_KEYS = {
     "stability_every",
     "columns",
 }
-NETWORK_KEYS = {"inputs", "targets", "biases", "train_biases"}
 MAX_RUNS = 2**53  # run numbers stay exact in float64 tools
 MAX_RECORDED_POINTS = 2**21  # per run: a 64-run block of curves stays within 1 GiB
 MAX_LRS = 2**24  # learning rates in one sweep (a 4096 × 4096 map of two rates)
@@ -71,16 +77,18 @@ class SweepSpec:
     tolerance: float
     shard_size: int | None
     name: str | None
-    inputs: tuple
-    targets: tuple
+    inputs: tuple  # the network's patterns: one pattern's numbers flat (the exercise's pair), or
+    targets: tuple  # with several patterns their tuples (network.inputs, network.targets)
     inits: tuple
     source: dict  # the normalised dict (lr as given, defaults filled in)
     # Learning rate per layer (docs/model.md): then ``lrs`` holds the hidden layer's rates and
     # ``lr_output`` the output layer's, crossed (hidden outer); None for one rate.
     lr_output: tuple | None = None
-    biases: tuple | None = None  # b_h1, b_h2, b_o1, b_o2 (a shared bias repeated), or None
+    biases: tuple | None = None  # b_h1 … b_oO given per unit (a shared bias repeated), or None
     shared_biases: bool = False
     train_biases: bool = False
+    drawn_biases: bool = False  # biases = "trained": drawn by [[init]], trained per unit
+    network: Network = Network()  # layers, activations, update, patterns (default: the exercise)
     # What a run reports beyond its curve (docs/model.md "Regimes"; fastbp.outputs).
     diagnostics: bool = False
     stability_every: int = 0  # 0: no stability curve
@@ -93,9 +101,13 @@ class SweepSpec:
     @functools.cached_property
     def options(self):
         """The model's options (``options.ModelOptions``): what every layer reads of them."""
-        return ModelOptions(
-            self.per_layer, self.biases, self.shared_biases, self.train_biases, self.diagnostics
-        )
+        biases = (self.biases, self.shared_biases, self.train_biases)
+        return ModelOptions(self.per_layer, *biases, self.diagnostics, self.network, self.drawn_biases)
+
+    @property
+    def parameters(self):
+        """What the ``[[init]]`` blocks draw (``network.Parameters``): the weights, drawn biases."""
+        return Parameters(self.network, self.drawn_biases)
 
     @property
     def n_rates(self):
@@ -206,23 +218,19 @@ def parse_spec(data):
     if name is not None and not isinstance(name, str):
         raise SpecError("name", name, "a string")
 
-    network = data.get("network", {})
-    if not isinstance(network, dict):
-        raise SpecError("network", network, "a table with keys inputs, targets")
-    _no_unknown_keys("network", network, NETWORK_KEYS)
-    inputs = number_tuple("network.inputs", network.get("inputs", COURSE_INPUTS), 2)
-    targets = number_tuple("network.targets", network.get("targets", COURSE_TARGETS), 2)
-    train_biases = network.get("train_biases", False)
-    biases, shared_biases = parse_biases(
-        network.get("biases"), train_biases, field="network.biases", train_field="network.train_biases"
-    )
+    table = data.get("network", {})
+    network = parse_network(table)
+    bias_keywords = bias_options(table.get("biases"), table.get("train_biases"), network)
+    options = ModelOptions(network=network, **bias_keywords)
+    one = network.n_patterns == 1  # then spec.inputs and spec.targets are its numbers, as before
 
     raw_inits = data.get("init")
     if raw_inits is None:
         raise SpecError("init", "nothing", 'at least one [[init]] block, e.g. [[init]] kind = "course"')
     if not isinstance(raw_inits, list) or not raw_inits:
         raise SpecError("init", raw_inits, "a non-empty list of [[init]] tables")
-    inits = tuple(_parse_init(k, block) for k, block in enumerate(raw_inits))
+    parameters = Parameters(network, options.drawn_biases)
+    inits = tuple(_parse_init(k, block, parameters) for k, block in enumerate(raw_inits))
 
     source = {
         "steps": steps,
@@ -231,12 +239,12 @@ def parse_spec(data):
         "seed": seed,
         "record_every": record_every,
         "tolerance": tolerance,
-        "network": {"inputs": list(inputs), "targets": list(targets)},
+        "network": canonical_form(network),  # the exercise's: inputs and targets, as always
         "init": [dict(block.params) for block in inits],
     }
-    if biases is not None:  # only then: a bias-free spec keeps its canonical form (and its datasets)
-        given = ModelOptions(biases=biases, shared_biases=shared_biases).given_biases
-        source["network"].update(biases=list(given), train_biases=train_biases)
+    if options.has_biases:  # only then: a bias-free spec keeps its canonical form (and its datasets)
+        given = DRAWN if options.drawn_biases else list(options.given_biases)
+        source["network"].update(biases=given, train_biases=options.train_biases)
     if shard_size is not None:
         source["shard_size"] = shard_size
     if name is not None:
@@ -250,14 +258,13 @@ def parse_spec(data):
         tolerance,
         shard_size,
         name,
-        inputs,
-        targets,
+        network.inputs[0] if one else network.inputs,
+        network.targets[0] if one else network.targets,
         inits,
         source,
         lr_output=rates.output,
-        biases=biases,
-        shared_biases=shared_biases,
-        train_biases=train_biases,
+        network=network,
+        **bias_keywords,
     )
     spec = outputs.parse(data, spec, MAX_RECORDED_POINTS)
     _check_inits_against_network(spec)
@@ -292,9 +299,8 @@ def _check_float32(spec):
             first[rounded] = k
     for k, value in enumerate(spec.options.given_biases):
         check(f"network.biases[{k}]", value)
-    for name, values in (("network.inputs", spec.inputs), ("network.targets", spec.targets)):
-        for k, value in enumerate(values):
-            check(f"{name}[{k}]", value)
+    for field, value in pattern_numbers(spec.network):
+        check(field, value)
     for number, block in enumerate(spec.inits):
         p = block.params
         for key in KINDS[block.kind].float32_keys:
@@ -370,7 +376,7 @@ def _check_inits_against_network(spec):
     for number, block in enumerate(spec.inits):
         for axis in ("x", "y"):
             coordinate = block.params.get(axis) or {}
-            if "bias" in coordinate and spec.biases is None:
+            if "bias" in coordinate and not spec.options.has_biases:
                 raise SpecError(
                     f"init[{number}].{axis}.bias",
                     coordinate["bias"],
@@ -428,11 +434,11 @@ def _parse_lr(value, key="lr"):
     return source, lrs
 
 
-def _parse_init(number, block):
+def _parse_init(number, block, parameters):
     where = f"init[{number}]"
     if not isinstance(block, dict):
         raise SpecError(where, block, "a table with a 'kind' key")
     kind = KINDS[errors.choice(f"{where}.kind", block.get("kind"), tuple(KINDS))]
     _no_unknown_keys(where, block, kind.keys)
-    params, count = kind.parse(block, where)
+    params, count = kind.parse(block, where, parameters)
     return InitBlock(kind.name, count, {"kind": kind.name, **params, "count": count})
