@@ -10,11 +10,11 @@ from dataclasses import dataclass
 class Column:
     name: str
     type: str  # int64, int32, float64, string, bool; "value": the sweep's dtype; "curve": a list of values
-    meaning: str  # ("curve64": a list of float64)
+    meaning: str  # ("curve64": a list of float64; "params": a fixed-size list of values, one per parameter)
     nullable: bool = False
-    when: str | None = (
-        None  # only in sweeps with "biases", "trained" biases, "diagnostics", a "stability" curve
-    )
+    # only in sweeps of the exercise's layers ("weights", w1 … w8), with "biases", "trained"
+    # biases (on those layers), "diagnostics", a "stability" curve, or of other layers ("params")
+    when: str | None = None
     since: int = 1  # the schema version that added it
 
 
@@ -35,10 +35,21 @@ COLUMNS = (
     Column("init_index", "int64", "index of the initialisation within its block"),
     Column("grid_x", "float64", "the run's x coordinate in a grid block (null elsewhere)", True, since=2),
     Column("grid_y", "float64", "the run's y coordinate in a grid block (null elsewhere)", True, since=2),
-    *(Column(f"w{k}_init", "value", f"initial w{k} (step 0)") for k in range(1, 9)),
+    *(Column(f"w{k}_init", "value", f"initial w{k} (step 0)", when="weights") for k in range(1, 9)),
     *(Column(f"{b}_init", "value", f"initial {b} (step 0)", when="biases", since=2) for b in BIAS_NAMES),
-    *(Column(f"w{k}", "value", f"final w{k} (after the last update)") for k in range(1, 9)),
+    *(Column(f"w{k}", "value", f"final w{k} (after the last update)", when="weights") for k in range(1, 9)),
     *(Column(b, "value", f"final {b} (after the last update)", when="trained", since=2) for b in BIAS_NAMES),
+    Column(
+        "params_init",
+        "params",
+        "initial parameters (step 0): the weights, then the trained biases, in docs/model.md's "
+        "order (metadata: parameters)",
+        when="params",
+        since=4,
+    ),
+    Column(
+        "params", "params", "final parameters (after the last update), as params_init", when="params", since=4
+    ),
     Column("final_loss", "value", "E_total at the last step (after the last update)"),
     Column("min_loss", "value", "lowest E_total over steps 0 … steps"),
     Column("first_step_below_tol", "int64", "first step whose E_total < tolerance; null if none", True),
@@ -91,10 +102,15 @@ COLUMNS = (
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
 
-def columns_of(biases=False, trained=False, diagnostics=False, stability=False, keep=None):
+def columns_of(biases=False, trained=False, diagnostics=False, stability=False, keep=None, params=False):
     """The columns of a sweep's dataset: the always-present ones, those its options add, and of
-    these only ``keep`` (names, ``run`` always) when given."""
-    flags = {"biases": biases, "trained": trained, "diagnostics": diagnostics, "stability": stability}
+    these only ``keep`` (names, ``run`` always) when given. ``params``: a network other than the
+    exercise's 2-2-2, whose parameters are two list columns (and no w1 … w8, b_h1 … columns)."""
+    flags = {"weights": not params, "params": params}
+    flags.update(
+        {"biases": biases and not params, "trained": trained and not params, "diagnostics": diagnostics}
+    )
+    flags["stability"] = stability
     present = {None} | {when for when, on in flags.items() if on}
     return tuple(
         c for c in COLUMNS if c.when in present and (keep is None or c.name == "run" or c.name in keep)

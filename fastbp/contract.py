@@ -27,13 +27,16 @@ import pyarrow as pa
 # these names are re-exported here, the contract's one place.
 from fastbp.columns import BIAS_NAMES, COLUMN_NAMES, COLUMNS, columns_of, spec_columns  # noqa: F401
 from fastbp.errors import DatasetError
+from fastbp.network import EXERCISE_LAYERS
 
 #: The version a plain sweep writes; a sweep with diagnostics, a stability curve or a choice of
-#: columns writes DYNAMICS_VERSION (``schema_version``), so every other dataset keeps its bytes.
+#: columns writes DYNAMICS_VERSION, and one of another network than the exercise's 2-2-2
+#: NETWORK_VERSION (``schema_version``), so every other dataset keeps its bytes.
 SCHEMA_VERSION = 2
 DYNAMICS_VERSION = 3
+NETWORK_VERSION = 4
 #: Versions readers still read (a version-1 dataset lacks the columns version 2 added).
-READABLE_VERSIONS = (1, 2, 3)
+READABLE_VERSIONS = (1, 2, 3, 4)
 FORMAT = "fastbp.sweep"
 METADATA_KEY = b"fastbp"
 MANIFEST = "_manifest.json"
@@ -42,6 +45,8 @@ SHARD_NAME = "part-{:06d}.parquet"
 
 def schema_version(spec):
     """The schema version ``spec``'s dataset is written in."""
+    if spec.network.layers != EXERCISE_LAYERS:
+        return NETWORK_VERSION
     new = spec.diagnostics or spec.stability_every > 0 or spec.columns is not None
     return DYNAMICS_VERSION if new else SCHEMA_VERSION
 
@@ -97,19 +102,23 @@ _FIXED_TYPES = {
 }
 
 
-def _arrow_type(column, value):
+def _arrow_type(column, value, n_parameters):
     if column.type == "value":
         return value
     if column.type.startswith("curve"):
         item = pa.float64() if column.type == "curve64" else value
         return pa.list_(pa.field("item", item, nullable=False))
+    if column.type == "params":
+        return pa.list_(pa.field("item", value, nullable=False), n_parameters)
     return _FIXED_TYPES[column.type]
 
 
-def schema(dtype, metadata=None, columns=None):
+def schema(dtype, metadata=None, columns=None, n_parameters=0):
+    """The Arrow schema of ``columns`` (all of a 2-2-2 sweep's by default); ``n_parameters``: the
+    length of the parameter lists (networks other than 2-2-2)."""
     value = pa.float32() if dtype == "float32" else pa.float64()
     columns = columns_of() if columns is None else columns
-    fields = [pa.field(c.name, _arrow_type(c, value), nullable=c.nullable) for c in columns]
+    fields = [pa.field(c.name, _arrow_type(c, value, n_parameters), nullable=c.nullable) for c in columns]
     return pa.schema(fields, metadata=metadata)
 
 
@@ -129,6 +138,8 @@ def file_metadata(spec, versions_):
     }
     if spec.stability_every > 0:
         block["stability_steps"] = [int(s) for s in spec.stability_steps]
+    if spec.network.layers != EXERCISE_LAYERS:
+        block["parameters"] = list(spec.options.network.parameter_names(spec.options.train_biases))
     return {METADATA_KEY: json.dumps(block, sort_keys=True).encode()}
 
 
@@ -200,7 +211,7 @@ def shard_table(spec, layout, w_init, result, metadata, extra):
     runs, lrs, init_blocks, init_indices = layout
     n = len(runs)
     columns = spec_columns(spec)
-    table_schema = schema(spec.dtype, metadata, columns)
+    table_schema = schema(spec.dtype, metadata, columns, spec.options.n_parameters)
     first_hit = result.first_step_below_tol
     grid_x, grid_y = extra["grid_x"], extra["grid_y"]
 
@@ -210,6 +221,12 @@ def shard_table(spec, layout, w_init, result, metadata, extra):
         return pa.ListArray.from_arrays(
             offsets, arrow_array(values.reshape(-1)), type=table_schema.field(name).type
         )
+
+    def parameters(weights, biases, name):
+        # The weights, then the trained biases: one fixed-size list a run, from one flat array.
+        rows = weights if biases is None or not spec.options.train_biases else np.vstack([weights, biases])
+        flat = arrow_array(np.ascontiguousarray(rows.T).reshape(-1))
+        return pa.FixedSizeListArray.from_arrays(flat, type=table_schema.field(name).type)
 
     def overflow():
         return arrow_array(~(np.isfinite(result.weights).all(axis=0) & np.isfinite(result.final_loss)))
@@ -239,6 +256,8 @@ def shard_table(spec, layout, w_init, result, metadata, extra):
         "overflow": overflow,
         "loss": lambda: curve(result.loss, "loss"),
         "stability": lambda: curve(extra["stability"], "stability"),
+        "params_init": lambda: parameters(w_init, extra["b_init"], "params_init"),
+        "params": lambda: parameters(result.weights, result.biases, "params"),
         "regime": regime,
     }
     found = extra.get("diagnostics") or {}

@@ -76,6 +76,10 @@ def train(
     shared_biases=False,
     diagnostics=False,
     stability_steps=None,
+    layers=(2, 2, 2),
+    activation="sigmoid",
+    output_activation=None,
+    update="batch",
     on_slice=None,
     on_compile=None,
     slice_seconds=0.25,
@@ -83,19 +87,25 @@ def train(
 ):
     """Train R independent runs for ``steps`` steps each (docs/model.md).
 
-    w_init: (8, R) float32 or float64 initial weights, rows w1..w8; lr: (R,) learning rates.
-    inputs (i1, i2) and targets (t1, t2) are shared by all runs. Computes in w_init's dtype.
-    Returns a ``TrainResult``: weights (8, R) final; final_loss, min_loss (R,);
+    w_init: (n_weights, R) float32 or float64 initial weights in docs/model.md's parameter order
+    (for the exercise's network, rows w1..w8); lr: (R,) learning rates. ``inputs`` and
+    ``targets`` are the patterns, shared by all runs: (P, n_in) and (P, n_out), or one pattern
+    flat ((i1, i2), (t1, t2)). Computes in w_init's dtype.
+    Returns a ``TrainResult``: weights (n_weights, R) final; final_loss, min_loss (R,);
     first_step_below_tol (R,) int64 (first step whose E_total < tolerance, −1 if none);
     loss (R, n_recorded) E_total at ``recorded_steps(steps, record_every)``; recorded_steps;
     biases (see below). The caller validates (steps < 2**31); this only converts to contiguous
     arrays of one dtype.
 
+    The network (docs/model.md "Networks"): ``layers`` (n_in, n_hidden, n_out), the hidden layer's
+    ``activation`` and the output layer's (None: the same), ``update`` "batch" (one step of the
+    gradient of E summed over the patterns) or "online" (one update per pattern, in order).
     The variant (docs/model.md "Biases", "Learning rate per layer"): ``lr_output`` (R,) gives the
-    output layer's rates, and then ``lr`` holds the hidden layer's. ``biases`` (4, R) gives the
-    initial b_h1, b_h2, b_o1, b_o2, fixed unless ``train_biases``; with ``shared_biases`` a
-    trained layer's bias moves by the sum of its two units' gradients (pass equal rows: they stay
-    equal). Equal rates give the single-rate results bit for bit, and zero biases the bias-free.
+    output layer's rates, and then ``lr`` holds the hidden layer's. ``biases`` (n_hidden + n_out,
+    R) gives the initial biases of the hidden then the output units (b_h1, b_h2, b_o1, b_o2),
+    fixed unless ``train_biases``; with ``shared_biases`` a trained layer's bias moves by the sum
+    of its units' gradients (pass equal rows: they stay equal). Equal rates give the single-rate
+    results bit for bit, and zero biases the bias-free.
 
     Diagnostics (docs/model.md "Regimes"): ``diagnostics=True`` tracks every step's E_total
     (``result.diagnostics``); ``stability_steps`` (ascending ints in 0 … steps) computes the
@@ -117,17 +127,31 @@ def train(
     w_init = np.ascontiguousarray(w_init)
     lr = np.ascontiguousarray(lr, dtype=dtype)
     n_runs = lr.shape[0]
+    patterns = _patterns(inputs, targets, layers)
     variant = Variant.of(
         two_rates=lr_output is not None,
         biases=biases is not None,
         train_biases=train_biases,
         shared_biases=shared_biases,
         diagnostics=diagnostics,
+        layers=layers,
+        activation=activation,
+        output_activation=output_activation,
+        patterns=len(patterns),
+        update=update,
     )
+    if w_init.shape[:1] != (variant.n_weights,):
+        raise ValueError(
+            f"w_init must be ({variant.n_weights}, R) for layers {list(layers)}, not {w_init.shape}"
+        )
     lr_output = lr if lr_output is None else np.ascontiguousarray(lr_output, dtype=dtype)
     biases = _checked_biases(biases, n_runs, dtype, variant)
     points = None if stability_steps is None else np.asarray(stability_steps, dtype=np.int64)
-    data = tuple(dtype.type(v) for v in (*inputs, *targets))
+    if points is not None and not variant.is_exercise_network:
+        raise ValueError(
+            f"stability_steps: the sharpness is computed for the 2-2-2 network on one pattern only, not {variant.network_words()}"
+        )
+    data = np.ascontiguousarray(patterns.ravel(), dtype=dtype)
     # Padding lanes cost as much as runs: one run alone still computes a whole block.
     padded = max(1, (n_runs + BLOCK - 1) // BLOCK * BLOCK)
     slice_steps = _slice_steps or max(1, _FIRST_SLICE_RUN_STEPS // padded)
@@ -181,7 +205,7 @@ class SliceRunner:
         self.n_runs = n_runs = lr_hidden.shape[0]
         self.steps, self.record_every = steps, record_every
         self.kept = recorded_steps(steps, record_every)
-        self.out_weights = np.empty((8, n_runs), dtype=dtype)
+        self.out_weights = np.empty((variant.n_weights, n_runs), dtype=dtype)
         self.out_final = np.empty(n_runs, dtype=dtype)
         self.out_min = np.empty(n_runs, dtype=dtype)
         self.out_first_hit = np.empty(n_runs, dtype=np.int64)
@@ -190,8 +214,9 @@ class SliceRunner:
         self.carried = np.empty(n_carried * carried_rows(variant) * BLOCK, dtype=dtype)
         self.carried_counts = np.empty(n_carried * BLOCK, dtype=np.int32)
         trained = variant.train_biases
-        self.out_biases = np.empty((4, n_runs) if trained else (4, 0), dtype=dtype)
-        self.initial = np.empty((4, 0), dtype=dtype) if biases is None else biases
+        n_units = variant.n_units
+        self.out_biases = np.empty((n_units, n_runs if trained else 0), dtype=dtype)
+        self.initial = np.empty((n_units, 0), dtype=dtype) if biases is None else biases
         self.final_biases = self.out_biases if trained else None if biases is None else biases.copy()
         v_rows, c_rows = trackers.VALUE_ROWS, trackers.COUNT_ROWS
         with_diag = n_carried if variant.diagnostics else 0
@@ -235,11 +260,11 @@ class SliceRunner:
             )
 
     def carried_parameters(self):
-        """(weights (8, R), trained biases (4, R) or None) of the state carried after a slice."""
-        n_rows = carried_rows(self.variant)
+        """(weights (n_weights, R), trained biases (n_units, R) or None) of the state carried after a slice."""
+        n_rows, n_weights = carried_rows(self.variant), self.variant.n_weights
         blocks = self.carried.reshape(self.n_carried, n_rows, BLOCK)
         rows = blocks.transpose(1, 0, 2).reshape(n_rows, -1)[:, : self.n_runs]
-        return rows[:8], rows[9:13] if self.variant.train_biases else None
+        return rows[:n_weights], rows[n_weights + 1 :] if self.variant.train_biases else None
 
     def stability_numbers(self, weights, trained_biases):
         """(sharpness, stability) at ``weights`` and the biases there (fixed ones: the initial)."""
@@ -247,7 +272,7 @@ class SliceRunner:
 
         v = self.variant
         biases = self.biases if trained_biases is None else trained_biases
-        inputs, targets = self.data[:2], self.data[2:]
+        inputs, targets = tuple(self.data[:2]), tuple(self.data[2:])
         options = dict(train_biases=v.train_biases, shared_biases=v.shared_biases, per_layer=v.two_rates)
         return stability_numbers(weights, self.lr_hidden, self.lr_output, inputs, targets, biases, **options)
 
@@ -325,16 +350,33 @@ def _compile_noted(on_compile, what):
     return event.install_listener("numba:compile", listener)
 
 
+def _patterns(inputs, targets, layers):
+    """The training patterns as one (P, n_in + n_out) float64 array: each one's inputs, then its targets."""
+    n_in, n_hidden, n_out = layers
+    inputs = np.asarray(inputs, dtype=np.float64).reshape(-1, n_in)
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1, n_out)
+    if len(inputs) != len(targets) or len(inputs) == 0:
+        raise ValueError(
+            f"{len(inputs)} input patterns and {len(targets)} target patterns: equal, at least one"
+        )
+    return np.hstack([inputs, targets])
+
+
 def _checked_biases(biases, n_runs, dtype, variant):
-    """``biases`` as a contiguous (4, R) array, or None; refuses what ``train`` cannot honour."""
+    """``biases`` as a contiguous (n_units, R) array, or None; refuses what ``train`` cannot honour."""
     if biases is None:
         return None
     biases = np.ascontiguousarray(biases, dtype=dtype)
-    if biases.shape != (4, n_runs):
-        raise ValueError(f"biases must be (4, {n_runs}) (b_h1, b_h2, b_o1, b_o2 per run), not {biases.shape}")
-    equal_pairs = biases[0].tobytes() == biases[1].tobytes() and biases[2].tobytes() == biases[3].tobytes()
-    if variant.shared_biases and not equal_pairs:
-        raise ValueError("shared biases need equal rows: b_h1 = b_h2 and b_o1 = b_o2")
+    n_hidden = variant.layers[1]
+    if biases.shape != (variant.n_units, n_runs):
+        raise ValueError(
+            f"biases must be ({variant.n_units}, {n_runs}) (the hidden then the output units' per run), "
+            f"not {biases.shape}"
+        )
+    if variant.shared_biases:
+        layers = biases[:n_hidden], biases[n_hidden:]
+        if not all((layer == layer[:1]).all() or np.isnan(layer).all() for layer in layers):
+            raise ValueError("shared biases need equal rows within a layer: b_h1 = b_h2 and b_o1 = b_o2")
     return biases
 
 

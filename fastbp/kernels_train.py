@@ -23,130 +23,300 @@ import functools
 
 import numpy as np
 from numba import njit, prange
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from fastbp import _numba_cache  # noqa: F401  (the cache key covers the files a kernel inlines)
 from fastbp import kernels_diagnostics as trackers
-from fastbp.compile_time import BLOCK, StateRows, carried_rows, state_rows
-from fastbp.model import (
-    backward_with_deltas,
-    bias_gradients,
-    hidden_layer,
-    hidden_layer_biased,
-    loss,
-    output_layer,
-    output_layer_biased,
-    total_loss,
-    total_loss_biased,
-    update_biases,
-    update_per_layer,
-)
+from fastbp.compile_time import ACTIVATIONS, BLOCK, StateRows, carried_rows, state_rows
+from fastbp.fastmath import fma
+from fastbp.model import activate, half_square, unit_delta
 
 # The biases enter the sums as they are, not as model.bias_addend(b) (which the step table
 # uses): a sum's sign of zero, the one thing the addend changes, reaches nothing here but σ, and
 # σ(+0) = σ(−0) = ½, so every output has the same bits either way (tests/test_biases.py checks
 # them against the table's). Making the addend every step measured ~10 % slower for trained runs.
 
+# A network is passed to the passes below as the tuple (n_in, n_hidden, n_out, hidden activation,
+# output activation), and a variant's bias flags as (biased, trained, shared): compile-time
+# constants, so the loops over units have constant trip counts. LLVM unrolls the small ones
+# completely, and the loop over a block's runs, innermost then, is what it vectorises.
+
 
 @njit(inline="always")
-def _block_update(state, steps_not_below, data, tol, R, flags, noted, diag, counts, k):
-    """One gradient step (docs/model.md "Update and steps") for every run of a block, plus its summaries.
+def _row(first, k):
+    """The offset of row ``first`` + k (unsigned, as every offset: see train_kernel)."""
+    return first + np.uint64(k) * np.uint64(BLOCK)
 
-    ``data`` is (i1, i2, t1, t2); ``R`` holds the state's row offsets; ``flags`` are the variant's
-    (biased, trained, shared) and ``noted`` whether the diagnostics note step ``k`` here: all
-    compile-time constants.
-    Three passes over the block, not one: a step is one long dependency chain per run (exp,
-    divide, exp, divide, backward), and a short loop body of independent runs lets the CPU keep
-    many runs' chains in flight at once. Measured 1.35-1.5x faster than one fused pass, with the
-    same operations per run and so the same bits. Each pass reads and writes lane j only, and
-    only the last one writes weights.
+
+@njit(inline="always")
+def _pattern(data, p, n_in, n_out):
+    """Pattern p's inputs and targets as two tuples: values, not memory, so that LLVM need not
+    prove that the state's stores leave them alone (it cannot, and then does not vectorise)."""
+    first = p * (n_in + n_out)
+    x = to_fixed_tuple(data[first : first + n_in], n_in)
+    t = to_fixed_tuple(data[first + n_in : first + n_in + n_out], n_out)
+    return x, t
+
+
+@njit(inline="always")
+def _unit_sum(state, x, j, first_weight, n_senders, sender_row, bias, biased, from_pattern):
+    """A unit's sum Σ_s w_s · (sender s) (+ its bias) for lane j, the last term first and each
+    earlier one fused in: fma(w_1, x_1, fma(w_2, x_2, b)), or fma(w_1, x_1, w_2 · x_2) without a
+    bias, the 2-2-2 functions' very operations. Senders are the pattern's inputs ``x``
+    (``from_pattern``) or the rows from ``sender_row`` (the hidden activations)."""
+    last = n_senders - 1
+    if biased:
+        total = state[_row(bias, 0) + j]
+        n_fused = n_senders
+    else:
+        sender = x[last] if from_pattern else state[_row(sender_row, last) + j]
+        total = state[_row(first_weight, last) + j] * sender
+        n_fused = last
+    for m in range(n_fused):
+        s = n_fused - 1 - m
+        sender = x[s] if from_pattern else state[_row(sender_row, s) + j]
+        total = fma(state[_row(first_weight, s) + j], sender, total)
+    return total
+
+
+@njit(inline="always")
+def _forward(state, R, net, biased, x):
+    """The forward pass of the current pattern for every run of a block: the hidden layer's
+    activations, then the output layer's, into their rows (two passes over the block)."""
+    n_in, n_hidden, n_out, hidden_kind, output_kind = net
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        for h in range(n_hidden):
+            w = _row(R.weights, h * n_in)
+            net_h = _unit_sum(state, x, j, w, n_in, R.a_h, _row(R.biases, h), biased, True)
+            state[_row(R.a_h, h) + j] = activate(net_h, hidden_kind)
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        for k in range(n_out):
+            w = _row(R.weights, n_hidden * n_in + k * n_hidden)
+            net_o = _unit_sum(state, x, j, w, n_hidden, R.a_h, _row(R.biases, n_hidden + k), biased, False)
+            state[_row(R.a_o, k) + j] = activate(net_o, output_kind)
+
+
+@njit(inline="always")
+def _pattern_loss(state, R, j, t, n_out):
+    """E of the current pattern (targets ``t``) at lane j: Σ_k ½(t_k − a_k)², in output order."""
+    E = half_square(t[0], state[R.a_o + j])
+    for k in range(1, n_out):
+        E = E + half_square(t[k], state[_row(R.a_o, k) + j])
+    return E
+
+
+@njit(inline="always")
+def _step_parameter(state, row, j, rate, gradient, summed, gradient_row):
+    """One parameter at lane j: it steps (w ← w − rate · g, fused), or, ``summed``, its gradient
+    is added to the step's sum."""
+    if summed:
+        state[gradient_row + j] = state[gradient_row + j] + gradient
+    else:
+        state[row + j] = fma(-rate, gradient, state[row + j])
+
+
+@njit(inline="always")
+def _step_one_pattern(state, steps_not_below, data, tol, R, net, flags, noted, diag, counts, k):
+    """One step (docs/model.md "Update and steps") of every run of a block on one pattern (the
+    exercise): the forward pass, then E, the gradient and the update in one backward pass.
+
+    ``data`` holds the patterns (each one's inputs, then its targets); ``R`` the state's row offsets; ``net`` the network and ``flags`` (biased,
+    trained, shared) the variant's; ``noted`` whether the diagnostics note step ``k`` here: all
+    compile-time constants. A step takes three passes over the block, not one: it is one long
+    dependency chain per run (exp, divide, exp, divide, backward), and a short loop body of
+    independent runs lets the CPU keep many runs' chains in flight at once. Measured 1.35-1.5x
+    faster than one fused pass, with the same operations per run and so the same bits. Each pass
+    reads and writes lane j only.
     """
-    i1, i2, t1, t2 = data
-    biased, trained, shared = flags
-    for lane in range(BLOCK):
-        j = np.uint64(lane)
-        w1, w2, w3, w4 = state[R.w1 + j], state[R.w2 + j], state[R.w3 + j], state[R.w4 + j]
-        if biased:
-            b_h1, b_h2 = state[R.b_h1 + j], state[R.b_h2 + j]
-            _h1, a_h1, _h2, a_h2 = hidden_layer_biased(i1, i2, w1, w2, w3, w4, b_h1, b_h2)
-        else:
-            _h1, a_h1, _h2, a_h2 = hidden_layer(i1, i2, w1, w2, w3, w4)
-        state[R.a_h1 + j] = a_h1
-        state[R.a_h2 + j] = a_h2
-    for lane in range(BLOCK):
-        j = np.uint64(lane)
-        w5, w6, w7, w8 = state[R.w5 + j], state[R.w6 + j], state[R.w7 + j], state[R.w8 + j]
-        a_h1, a_h2 = state[R.a_h1 + j], state[R.a_h2 + j]
-        if biased:
-            b_o1, b_o2 = state[R.b_o1 + j], state[R.b_o2 + j]
-            _o1, a_o1, _o2, a_o2 = output_layer_biased(w5, w6, w7, w8, a_h1, a_h2, b_o1, b_o2)
-        else:
-            _o1, a_o1, _o2, a_o2 = output_layer(w5, w6, w7, w8, a_h1, a_h2)
-        state[R.a_o1 + j] = a_o1
-        state[R.a_o2 + j] = a_o2
-    for lane in range(BLOCK):
-        j = np.uint64(lane)
-        a_h1, a_h2 = state[R.a_h1 + j], state[R.a_h2 + j]
-        a_o1, a_o2 = state[R.a_o1 + j], state[R.a_o2 + j]
-        w1, w2, w3, w4 = state[R.w1 + j], state[R.w2 + j], state[R.w3 + j], state[R.w4 + j]
-        w5, w6, w7, w8 = state[R.w5 + j], state[R.w6 + j], state[R.w7 + j], state[R.w8 + j]
-        # With one rate both read the same row: update_per_layer(lr, lr) is model.update's rule.
-        lr_hidden, lr_output = state[R.lr_hidden + j], state[R.lr_output + j]
-        previous = state[R.loss + j]  # E_{k-1}, until _note_loss below replaces it
-        _E1, _E2, E_total = loss(t1, t2, a_o1, a_o2)
-        g = backward_with_deltas(i1, i2, t1, t2, w5, w6, w7, w8, a_h1, a_h2, a_o1, a_o2)
-        g1, g2, g3, g4, g5, g6, g7, g8 = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
-        w1, w2, w3, w4, w5, w6, w7, w8 = update_per_layer(
-            w1, w2, w3, w4, w5, w6, w7, w8, g1, g2, g3, g4, g5, g6, g7, g8, lr_hidden, lr_output
-        )
-        state[R.w1 + j] = w1
-        state[R.w2 + j] = w2
-        state[R.w3 + j] = w3
-        state[R.w4 + j] = w4
-        state[R.w5 + j] = w5
-        state[R.w6 + j] = w6
-        state[R.w7 + j] = w7
-        state[R.w8 + j] = w8
-        if trained:
-            gb_h1, gb_h2, gb_o1, gb_o2 = bias_gradients(g[8], g[9], g[10], g[11], shared)
-            b_h1, b_h2, b_o1, b_o2 = (
-                state[R.b_h1 + j],
-                state[R.b_h2 + j],
-                state[R.b_o1 + j],
-                state[R.b_o2 + j],
-            )
-            b_h1, b_h2, b_o1, b_o2 = update_biases(
-                b_h1, b_h2, b_o1, b_o2, gb_h1, gb_h2, gb_o1, gb_o2, lr_hidden, lr_output
-            )
-            state[R.b_h1 + j] = b_h1
-            state[R.b_h2 + j] = b_h2
-            state[R.b_o1 + j] = b_o1
-            state[R.b_o2 + j] = b_o2
-        _note_loss(state, steps_not_below, R, j, E_total, tol)
-        if noted:
-            trackers.note(diag, counts, j, E_total, previous, state[R.min + j], np.int32(k), tol)
+    x, t = _pattern(data, 0, net[0], net[2])
+    _forward(state, R, net, flags[0], x)
+    _backward_pass(state, steps_not_below, R, net, flags, x, t, False, tol, noted, diag, counts, k)
 
 
 @njit(inline="always")
-def _block_final_loss(state, steps_not_below, data, tol, R, biased):
-    """E_total at the final weights (and biases): the last point of every loss curve."""
-    i1, i2, t1, t2 = data
+def _step_batch(state, steps_not_below, data, tol, R, net, flags, noted, diag, counts, k):
+    """``_step_one_pattern`` for several patterns: each one's forward and backward passes add its
+    E and gradient to the step's; then every parameter takes one step with the sum."""
+    n_in, n_out = net[0], net[2]
+    n_summed = _n_summed(net, flags)
+    for row in range(n_summed):
+        for lane in range(BLOCK):
+            state[_row(R.gradient, row) + np.uint64(lane)] = 0
+    for lane in range(BLOCK):
+        state[R.step_loss + np.uint64(lane)] = 0
+    for p in range(len(data) // (n_in + n_out)):
+        x, t = _pattern(data, p, n_in, n_out)
+        _forward(state, R, net, flags[0], x)
+        _backward_pass(state, steps_not_below, R, net, flags, x, t, True, tol, noted, diag, counts, k)
+    _apply_gradient(state, steps_not_below, R, net, flags, tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def _step_online(state, steps_not_below, data, tol, R, net, flags, noted, diag, counts, k):
+    """One pass of online updates (one per pattern, in order). E_k is E at the step's starting
+    parameters: a forward pass over every pattern comes first."""
+    n_in, n_out = net[0], net[2]
+    n_patterns = len(data) // (n_in + n_out)
+    for lane in range(BLOCK):
+        state[R.step_loss + np.uint64(lane)] = 0
+    for p in range(n_patterns):
+        x, t = _pattern(data, p, n_in, n_out)
+        _forward(state, R, net, flags[0], x)
+        _add_pattern_loss(state, R, t, n_out)
+    _block_note(state, steps_not_below, R, tol, noted, diag, counts, k)
+    for p in range(n_patterns):
+        x, t = _pattern(data, p, n_in, n_out)
+        _forward(state, R, net, flags[0], x)
+        _backward_pass(state, steps_not_below, R, net, flags, x, t, False, tol, False, diag, counts, k)
+
+
+@njit(inline="always")
+def _n_summed(net, flags):
+    """Gradients a batch step sums over its patterns: every weight's, and the trained biases'."""
+    n_in, n_hidden, n_out = net[0], net[1], net[2]
+    return n_hidden * n_in + n_out * n_hidden + (n_hidden + n_out if flags[1] else 0)
+
+
+@njit(inline="always")
+def _add_pattern_loss(state, R, t, n_out):
+    """E of the current pattern added to the step's (which starts at 0)."""
     for lane in range(BLOCK):
         j = np.uint64(lane)
-        w1, w2, w3, w4 = state[R.w1 + j], state[R.w2 + j], state[R.w3 + j], state[R.w4 + j]
-        w5, w6, w7, w8 = state[R.w5 + j], state[R.w6 + j], state[R.w7 + j], state[R.w8 + j]
-        if biased:
-            b_h1, b_h2, b_o1, b_o2 = (
-                state[R.b_h1 + j],
-                state[R.b_h2 + j],
-                state[R.b_o1 + j],
-                state[R.b_o2 + j],
+        state[R.step_loss + j] = state[R.step_loss + j] + _pattern_loss(state, R, j, t, n_out)
+
+
+@njit(inline="always")
+def _block_note(state, steps_not_below, R, tol, noted, diag, counts, k):
+    """The step's E (summed in its row) noted for every run: its minimum, and the diagnostics."""
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        _note_step(state, steps_not_below, R, j, state[R.step_loss + j], tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def _note_step(state, steps_not_below, R, j, E, tol, noted, diag, counts, k):
+    previous = state[R.loss + j]  # E_{k-1}, until _note_loss replaces it
+    _note_loss(state, steps_not_below, R, j, E, tol)
+    if noted:
+        trackers.note(diag, counts, j, E, previous, state[R.min + j], np.int32(k), tol)
+
+
+@njit(inline="always")
+def _backward_pass(state, steps_not_below, R, net, flags, x, t, summed, tol, noted, diag, counts, k):
+    """The current pattern's backward pass for every run of a block (docs/model.md "Backward
+    pass"): its E and deltas, then every weight's (and trained bias's) gradient, applied at once
+    or, ``summed``, added to the step's sums (and E to the step's). Applied at once on one
+    pattern (batch), E is the step's: it is noted here; online, the step noted it before."""
+    biased, trained, shared, online = flags
+    n_in, n_hidden, n_out, hidden_kind, output_kind = net
+    n_weights = n_hidden * n_in + n_out * n_hidden
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        lr_hidden, lr_output = state[R.lr_hidden + j], state[R.lr_output + j]
+        E = _pattern_loss(state, R, j, t, n_out)
+        for o in range(n_out):
+            a = state[_row(R.a_o, o) + j]
+            state[_row(R.delta_o, o) + j] = unit_delta(a - t[o], a, output_kind)
+        for h in range(n_hidden):  # ∂E/∂a_h: the output deltas sent back through the output weights
+            last = n_out - 1
+            w_last = _row(R.weights, n_hidden * n_in + last * n_hidden + h)
+            error = state[_row(R.delta_o, last) + j] * state[w_last + j]
+            for m in range(last):
+                o = last - 1 - m
+                w = _row(R.weights, n_hidden * n_in + o * n_hidden + h)
+                error = fma(state[_row(R.delta_o, o) + j], state[w + j], error)
+            state[_row(R.delta_h, h) + j] = unit_delta(error, state[_row(R.a_h, h) + j], hidden_kind)
+        for o in range(n_out):
+            delta = state[_row(R.delta_o, o) + j]
+            for h in range(n_hidden):
+                row = n_hidden * n_in + o * n_hidden + h
+                g = delta * state[_row(R.a_h, h) + j]
+                _step_parameter(state, _row(R.weights, row), j, lr_output, g, summed, _row(R.gradient, row))
+        for h in range(n_hidden):
+            delta = state[_row(R.delta_h, h) + j]
+            for i in range(n_in):
+                row = h * n_in + i
+                g = delta * x[i]
+                _step_parameter(state, _row(R.weights, row), j, lr_hidden, g, summed, _row(R.gradient, row))
+        if trained:
+            _bias_gradients(state, R, j, n_hidden, n_out, shared, summed, lr_hidden, lr_output, n_weights)
+        if summed:
+            state[R.step_loss + j] = state[R.step_loss + j] + E
+        elif not online:
+            _note_step(state, steps_not_below, R, j, E, tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def _bias_gradients(state, R, j, n_hidden, n_out, shared, summed, lr_hidden, lr_output, n_weights):
+    """A trained bias's gradient is its unit's δ (docs/model.md "Biases"); shared by a layer, the
+    sum of its units' δ, the same step for every copy. Summed over the patterns per unit
+    (``summed``), and over the layer when applied."""
+    if summed or not shared:
+        for u in range(n_hidden + n_out):
+            delta = (
+                state[_row(R.delta_h, u) + j] if u < n_hidden else state[_row(R.delta_o, u - n_hidden) + j]
             )
-            E_total = total_loss_biased(
-                i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8, b_h1, b_h2, b_o1, b_o2
-            )
-        else:
-            E_total = total_loss(i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8)
-        _note_loss(state, steps_not_below, R, j, E_total, tol)
+            rate = lr_hidden if u < n_hidden else lr_output
+            _step_parameter(state, _row(R.biases, u), j, rate, delta, summed, _row(R.gradient, n_weights + u))
+        return
+    g_h = state[R.delta_h + j]
+    for h in range(1, n_hidden):
+        g_h = g_h + state[_row(R.delta_h, h) + j]
+    g_o = state[R.delta_o + j]
+    for o in range(1, n_out):
+        g_o = g_o + state[_row(R.delta_o, o) + j]
+    for u in range(n_hidden + n_out):
+        rate, g = (lr_hidden, g_h) if u < n_hidden else (lr_output, g_o)
+        _step_parameter(state, _row(R.biases, u), j, rate, g, False, R.biases)
+
+
+@njit(inline="always")
+def _apply_gradient(state, steps_not_below, R, net, flags, tol, noted, diag, counts, k):
+    """Batch updates of several patterns: every parameter steps by its summed gradient, and the
+    step's E (summed in the loss row) is noted."""
+    biased, trained, shared, online = flags
+    n_in, n_hidden, n_out = net[0], net[1], net[2]
+    n_weights = n_hidden * n_in + n_out * n_hidden
+    n_units = n_hidden + n_out
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        lr_hidden, lr_output = state[R.lr_hidden + j], state[R.lr_output + j]
+        for row in range(n_weights):
+            rate = lr_hidden if row < n_hidden * n_in else lr_output
+            g = state[_row(R.gradient, row) + j]
+            _step_parameter(state, _row(R.weights, row), j, rate, g, False, R.gradient)
+        if trained:
+            if shared:
+                g_h = state[_row(R.gradient, n_weights) + j]
+                for h in range(1, n_hidden):
+                    g_h = g_h + state[_row(R.gradient, n_weights + h) + j]
+                g_o = state[_row(R.gradient, n_weights + n_hidden) + j]
+                for o in range(1, n_out):
+                    g_o = g_o + state[_row(R.gradient, n_weights + n_hidden + o) + j]
+            for u in range(n_units):
+                rate = lr_hidden if u < n_hidden else lr_output
+                g = state[_row(R.gradient, n_weights + u) + j]
+                if shared:
+                    g = g_h if u < n_hidden else g_o
+                _step_parameter(state, _row(R.biases, u), j, rate, g, False, R.gradient)
+        _note_step(state, steps_not_below, R, j, state[R.step_loss + j], tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def _block_final_loss(state, steps_not_below, data, tol, R, net, biased):
+    """E at the final parameters: the last point of every loss curve."""
+    n_in, n_out = net[0], net[2]
+    for lane in range(BLOCK):
+        state[R.step_loss + np.uint64(lane)] = 0
+    for p in range(len(data) // (n_in + n_out)):
+        x, t = _pattern(data, p, n_in, n_out)
+        _forward(state, R, net, biased, x)
+        _add_pattern_loss(state, R, t, n_out)
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        _note_loss(state, steps_not_below, R, j, state[R.step_loss + j], tol)
 
 
 @njit(inline="always")
@@ -169,25 +339,39 @@ def _note_loss(state, steps_not_below, R, j, E_total, tol):
 def train_kernel(variant):
     """The compiled training kernel of ``variant`` (made on first use, compiled per dtype).
 
-    Arguments: w_init (8, R); lr_hidden, lr_output (R,) (with one rate, pass the same array
-    twice); biases (4, R) initial values (may be (4, 0) without biases); data (i1, i2, t1, t2); the
-    slice s0, s1 of steps; record_every and the recording position at s0 (``column0``,
-    ``until_record0``: the same for every run, so the caller computes it); tol; the carried
-    state (``carried``: ``carried_rows(variant)`` rows of BLOCK lanes a block; ``carried_counts``
-    (blocks × BLOCK) int32); the outputs, filled by the slice that ends at ``steps``: weights
-    (8, R), biases (4, R) (trained ones only), final, min (R,), first step below tol (R,) int64,
+    Arguments: w_init (n_weights, R); lr_hidden, lr_output (R,) (with one rate, pass the same
+    array twice); biases (n_units, R) initial values (may be (n_units, 0) without biases); data:
+    the patterns, flat (each one's inputs, then its targets); the slice s0, s1 of steps;
+    record_every and the recording position at s0 (``column0``, ``until_record0``: the same for
+    every run, so the caller computes it); tol; the carried state (``carried``:
+    ``carried_rows(variant)`` rows of BLOCK lanes a block; ``carried_counts`` (blocks × BLOCK)
+    int32); the outputs, filled by the slice that ends at ``steps``: weights (n_weights, R),
+    biases (n_units, R) (trained ones only), final, min (R,), first step below tol (R,) int64,
     loss (R, n_recorded); and the diagnostics' carried and final buffers (may be empty without).
     """
     rows, n_rows = state_rows(variant)
     # Unsigned offsets: a signed index gets a negative-index check that hides the unit stride from LLVM.
     R = StateRows(*(np.uint64(row * BLOCK) for row in rows))
     n_carried = carried_rows(variant)
-    biased, trained, shared = variant.with_biases, variant.train_biases, variant.shared_biases
-    flags = (biased, trained, shared)
+    n_weights, n_units = variant.n_weights, variant.n_units
+    n_in, n_hidden, n_out = variant.layers
+    net = (
+        n_in,
+        n_hidden,
+        n_out,
+        ACTIVATIONS.index(variant.activation),
+        ACTIVATIONS.index(variant.output_activation),
+    )
+    biased, trained = variant.with_biases, variant.train_biases
+    flags = (biased, trained, variant.shared_biases, variant.steps == "online")
+    # The step's structure is chosen here, so that the kernel inlines only the one it runs.
+    take_step = {"one_pattern": _step_one_pattern, "batch": _step_batch, "online": _step_online}[
+        variant.steps
+    ]
     two_rates, diagnostics = variant.two_rates, variant.diagnostics
     v_rows, c_rows = trackers.VALUE_ROWS, trackers.COUNT_ROWS
     lr_hidden_row, lr_output_row, min_row, loss_row = rows.lr_hidden, rows.lr_output, rows.min, rows.loss
-    b_h1_row = rows.b_h1
+    bias_row = rows.biases
 
     @njit(parallel=True, error_model="numpy", cache=True, nogil=True)
     def kernel(
@@ -236,21 +420,23 @@ def train_kernel(variant):
                 if two_rates:
                     state[lr_output_row * BLOCK + j] = lr_output[src]
                 if biased and (s0 == 0 or not trained):  # fixed biases are read again every slice
-                    for b in range(4):
-                        state[(b_h1_row + b) * BLOCK + j] = biases[b, src]
+                    for b in range(n_units):
+                        state[(bias_row + b) * BLOCK + j] = biases[b, src]
                 if s0 == 0:
-                    for row in range(8):
+                    for row in range(n_weights):
                         state[row * BLOCK + j] = w_init[row, src]
                     state[min_row * BLOCK + j] = inf
                     steps_not_below[j] = 0
                 else:
-                    for row in range(8):
+                    for row in range(n_weights):
                         state[row * BLOCK + j] = carried[kept_at + row * BLOCK + j]
-                    state[min_row * BLOCK + j] = carried[kept_at + 8 * BLOCK + j]
+                    state[min_row * BLOCK + j] = carried[kept_at + n_weights * BLOCK + j]
                     steps_not_below[j] = carried_counts[start + j]
                     if trained:
-                        for b in range(4):
-                            state[(b_h1_row + b) * BLOCK + j] = carried[kept_at + (9 + b) * BLOCK + j]
+                        for b in range(n_units):
+                            state[(bias_row + b) * BLOCK + j] = carried[
+                                kept_at + (n_weights + 1 + b) * BLOCK + j
+                            ]
             column = column0
             until_record = until_record0  # a countdown, not s % record_every: no division per step
             for step in range(s1 - s0):
@@ -259,12 +445,12 @@ def train_kernel(variant):
                     if trackers.is_special(k, s0, steps):
                         if k > s0:  # E_{k-1} (a slice's first step has it carried)
                             diag[:BLOCK] = state[loss_row * BLOCK : (loss_row + 1) * BLOCK]
-                        _block_update(state, steps_not_below, data, tol, R, flags, False, diag, counts, k)
+                        take_step(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k)
                         trackers.block_note_special(diag, counts, state, R.loss, R.min, k, steps, tol)
                     else:  # noted inside the step's last pass
-                        _block_update(state, steps_not_below, data, tol, R, flags, True, diag, counts, k)
+                        take_step(state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k)
                 else:
-                    _block_update(state, steps_not_below, data, tol, R, flags, False, diag, counts, 0)
+                    take_step(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0)
                 if record_every > 0:
                     if until_record == 0:
                         for j in range(n):
@@ -274,20 +460,22 @@ def train_kernel(variant):
                     until_record -= 1
             if s1 < steps:
                 for j in range(BLOCK):
-                    for row in range(8):
+                    for row in range(n_weights):
                         carried[kept_at + row * BLOCK + j] = state[row * BLOCK + j]
-                    carried[kept_at + 8 * BLOCK + j] = state[min_row * BLOCK + j]
+                    carried[kept_at + n_weights * BLOCK + j] = state[min_row * BLOCK + j]
                     carried_counts[start + j] = steps_not_below[j]
                     if trained:
-                        for b in range(4):
-                            carried[kept_at + (9 + b) * BLOCK + j] = state[(b_h1_row + b) * BLOCK + j]
+                        for b in range(n_units):
+                            carried[kept_at + (n_weights + 1 + b) * BLOCK + j] = state[
+                                (bias_row + b) * BLOCK + j
+                            ]
                 if diagnostics:  # E_{s1-1} goes in the PREV row for the next slice's first step
                     diag[:BLOCK] = state[loss_row * BLOCK : (loss_row + 1) * BLOCK]
                     carried_diag[block * v_rows * BLOCK : (block + 1) * v_rows * BLOCK] = diag
                     carried_diag_counts[block * c_rows * BLOCK : (block + 1) * c_rows * BLOCK] = counts
             else:
                 # (the last step is in the final window: its special note left E_{steps-1} in PREV)
-                _block_final_loss(state, steps_not_below, data, tol, R, biased)
+                _block_final_loss(state, steps_not_below, data, tol, R, net, biased)
                 if diagnostics:
                     trackers.block_note_special(diag, counts, state, R.loss, R.min, steps, steps, tol)
                     for j in range(n):
@@ -297,11 +485,11 @@ def train_kernel(variant):
                             out_diag_counts[row, start + j] = counts[row * BLOCK + j]
                 for j in range(n):
                     out_loss[start + j, column] = state[loss_row * BLOCK + j]
-                    for row in range(8):
+                    for row in range(n_weights):
                         out_weights[row, start + j] = state[row * BLOCK + j]
                     if trained:
-                        for b in range(4):
-                            out_biases[b, start + j] = state[(b_h1_row + b) * BLOCK + j]
+                        for b in range(n_units):
+                            out_biases[b, start + j] = state[(bias_row + b) * BLOCK + j]
                     out_final[start + j] = state[loss_row * BLOCK + j]
                     running_min = state[min_row * BLOCK + j]
                     out_min[start + j] = running_min if running_min != inf else np.nan

@@ -11,6 +11,7 @@ derivative it feeds: σ'(x) = σ(x)(1 − σ(x)).
 
 from numba import njit
 
+from fastbp.compile_time import LINEAR, SIGMOID, TANH
 from fastbp.fastmath import fma, like, sigmoid
 
 
@@ -109,6 +110,44 @@ def output_delta(a_o, t):
 def hidden_error(delta_o1, delta_o2, w5, w6, w7, w8):
     """∂E/∂a_h1, ∂E/∂a_h2: the output deltas sent back through w5 … w8."""
     return fma(delta_o1, w5, delta_o2 * w7), fma(delta_o1, w6, delta_o2 * w8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Any network with one hidden layer (docs/model.md "Networks"), one unit at a time: the training
+# kernel sums a unit's inputs as the 2-2-2 functions above do (the last term first, each earlier
+# one fused in), so that on the exercise's network its bits are theirs.
+
+
+@njit(inline="always")
+def activate(x, kind):
+    """A unit's output from its sum: σ(x), tanh(x) or x (``kind``: compile_time.SIGMOID, TANH, LINEAR)."""
+    if kind == SIGMOID:
+        return sigmoid(x)
+    if kind == TANH:
+        # 2σ(2x) − 1: the vectorisable exp of fastmath, within a few ulp of 1 in absolute terms
+        # (what the loss and the gradients see; tanh's relative accuracy near 0 is not needed).
+        two = like(x, 2.0)
+        return fma(two, sigmoid(two * x), like(x, -1.0))
+    return x
+
+
+@njit(inline="always")
+def unit_delta(error, a, kind):
+    """δ of a unit: ∂E/∂(its output) · its activation's slope, from a = its output.
+
+    σ' = a(1 − a) (rounded (error · a)(1 − a), as ``output_delta``), tanh' = 1 − a², linear 1."""
+    one = like(a, 1.0)
+    if kind == SIGMOID:
+        return error * a * (one - a)
+    if kind == TANH:
+        return error * fma(-a, a, one)
+    return error
+
+
+@njit(inline="always")
+def half_square(t, a):
+    """A pattern's output's share of E: ½(t − a)²."""
+    return like(a, 0.5) * ((t - a) * (t - a))
 
 
 @njit(inline="always")

@@ -85,13 +85,22 @@ class ModelOptions:
             "biases": self.has_biases,
             "trained": self.train_biases,
             "diagnostics": self.diagnostics,
+            "params": self.network.layers != EXERCISE_LAYERS,
         }
 
     def train_keywords(self, lr_output, biases):
         """``kernels.train``'s keywords for arrays of the runs' output-layer rates and initial
-        biases: only what these options use (a bias-free single-rate call passes only
-        ``diagnostics``)."""
+        biases: only what these options use (a bias-free single-rate call on the exercise's
+        network passes only ``diagnostics``). The patterns are the caller's (``network``)."""
         keywords = {"diagnostics": self.diagnostics}
+        network = self.network
+        if not network.is_exercise:
+            keywords.update(
+                layers=network.layers,
+                activation=network.activation,
+                output_activation=network.output_activation,
+                update=network.update,
+            )
         if self.two_rates:
             keywords["lr_output"] = lr_output
         if self.has_biases:

@@ -21,7 +21,11 @@ _NEEDS = {
     "trained": "network.train_biases = true",
     "diagnostics": "diagnostics = true",
     "stability": "stability_every",
+    "weights": "network.layers = [2, 2, 2]",
+    "params": "network.layers other than [2, 2, 2]",
 }
+#: Columns computed from the Hessian (``kernels_sharpness``): for the exercise's network only.
+SHARPNESS_COLUMNS = ("sharpness_init", "sharpness_final", "stability_init", "stability_final", "stability")
 
 
 def parse(data, spec, max_points):
@@ -49,7 +53,7 @@ def parse(data, spec, max_points):
         source["stability_every"] = every
     spec = dataclasses.replace(spec, diagnostics=diagnostics, stability_every=every, source=source)
     if "columns" not in data:
-        return spec
+        return _sharpness_checked(spec)
     wanted = data["columns"]
     possible = [c.name for c in spec_columns(spec, kept=False)]
     if not isinstance(wanted, list) or not all(isinstance(name, str) for name in wanted):
@@ -62,6 +66,25 @@ def parse(data, spec, max_points):
             hint = f" ({name} needs {needs})" if needs else ""
             raise SpecError(f"columns[{k}]", name, f"a column of this sweep{hint}: " + ", ".join(possible))
     kept = tuple(name for name in possible if name == "run" or name in wanted)
-    if kept == tuple(possible):  # every column: the default, the same spec as without the key
+    if kept != tuple(possible):  # every column is the default: the same spec as without the key
+        spec = dataclasses.replace(spec, columns=kept, source={**source, "columns": list(kept)})
+    return _sharpness_checked(spec)
+
+
+def _sharpness_checked(spec):
+    """``spec``, refused when it needs the sharpness of a network other than the exercise's: the
+    Hessian kernels compute the 2-2-2 network on one pattern only (so far)."""
+    if spec.network.is_exercise:
         return spec
-    return dataclasses.replace(spec, columns=kept, source={**source, "columns": list(kept)})
+    needed = [c.name for c in spec_columns(spec) if c.name in SHARPNESS_COLUMNS]
+    if not needed:
+        return spec
+    if spec.stability_every:
+        raise SpecError(
+            "stability_every",
+            spec.stability_every,
+            "0: the sharpness is computed for the 2-2-2 network on one pattern only",
+        )
+    others = [c.name for c in spec_columns(spec) if c.name not in SHARPNESS_COLUMNS]
+    allowed = f"columns = {others!r} (without {', '.join(needed)}: the sharpness is computed for the 2-2-2 network on one pattern only)"
+    raise SpecError("diagnostics", True, allowed)

@@ -120,11 +120,14 @@ def one_step(variant, noted=False):
     closure holds them), and the number of its state rows."""
     rows, n_rows = state_rows(variant)
     R = StateRows(*(np.uint64(row * BLOCK) for row in rows))
-    flags = (variant.with_biases, variant.train_biases, variant.shared_biases)
+    flags = (variant.with_biases, variant.train_biases, variant.shared_biases, False)
+    net = (*variant.layers, 0, 0)  # sigmoid, sigmoid
 
     @njit(error_model="numpy")
     def step(state, steps_not_below, data, tol, diag, counts):
-        kernels_train._block_update(state, steps_not_below, data, tol, R, flags, noted, diag, counts, 7)
+        kernels_train._step_one_pattern(
+            state, steps_not_below, data, tol, R, net, flags, noted, diag, counts, 7
+        )
 
     return step, n_rows
 
@@ -154,7 +157,7 @@ def test_block_update_loop_is_vectorised(name):
     variant, noted, dtype = VECTOR_VARIANTS[name]
     step, n_rows = one_step(variant, noted)
     state = np.zeros(n_rows * BLOCK, dtype=dtype)
-    data = tuple(dtype(v) for v in (0.05, 0.1, 0.5, 0.5))
+    data = np.array([0.05, 0.1, 0.5, 0.5], dtype=dtype)
     diag = np.zeros(trackers.VALUE_ROWS * BLOCK, dtype=dtype)
     counts = np.zeros(trackers.COUNT_ROWS * BLOCK, dtype=np.int32)
     ir = assert_vector_loop(step, dtype, state, np.zeros(BLOCK, np.int32), data, dtype(1e-4), diag, counts)
