@@ -432,8 +432,8 @@ def reach_figure(reach):
         return _message_figure(reach, _one_rate_text(reach))
     x = t.lrs[have]
     log = bool(x[0] > 0 and (x[-1] / x[0] >= 10 or log_spaced(x)))
-    fig = _new_figure((8.6, 8.2))
-    ax_share, ax_stuck, ax_steps = fig.subplots(3, 1, sharex=True, height_ratios=(2.6, 0.62, 3.0))
+    fig = _new_figure((10.5, 6.3))  # the report size of the other figures: at most 700 pixels high
+    ax_share, ax_stuck, ax_steps = fig.subplots(3, 1, sharex=True, height_ratios=(2.2, 0.62, 2.8))
     _style(ax_share, ax_stuck, ax_steps)
     ax_steps.margins(x=0.07)  # room for the labels of the first and last rates
     _rate_axis(ax_steps, x, log, reach.rate_label)
@@ -443,6 +443,6 @@ def reach_figure(reach):
     handles, labels = _steps_panel(ax_steps, t, have, reach)
     handles.insert(0, bars)
     labels.insert(0, "share that reached it (top), Wilson 95 % interval; k / n: reached / runs")
-    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False, fontsize=9)
     fig.suptitle(_title(reach), fontsize=11)
     return fig
