@@ -16,6 +16,8 @@ or ``grid`` (those place their runs by hand), pooled per rate. ``matplotlib.pypl
 imported.
 """
 
+import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +32,7 @@ QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
 DPI = 110  # as fastbp.plots.DPI
 _BLUE, _DARK, _STUCK = "#0072B2", "#004B75", "#D55E00"  # Okabe–Ito, as the other figures
+_POINTS = dict(color=_BLUE, marker="o", markersize=5)
 _DATA_NAMES = {"xor": "XOR", "complement_encoder": "complement encoder"}  # else the data set's name
 
 
@@ -257,41 +260,40 @@ def _fits(at, texts, fontsize):
     return bool((np.diff(at) > (need[1:] + need[:-1]) / 2 + 2).all())
 
 
+def _limits(x, log, margin=0.07):
+    """The rate axis' limits: ``margin`` of its span on either side (room for the first and last
+    labels), kept finite when the rates reach float64's largest (lr = 1e308)."""
+    lo, hi = (math.log(x[0]), math.log(x[-1])) if log else (float(x[0]), float(x[-1]))
+    pad = margin * (hi - lo) if hi > lo else (0.5 if log else 0.5 * abs(lo) or 1.0)
+    big = math.log(sys.float_info.max) if log else sys.float_info.max
+    lo, hi = max(lo - pad, -big), min(hi + pad, big)
+    return (math.exp(lo), math.exp(hi)) if log else (lo, hi)
+
+
 def _rate_axis(ax, lrs, log, label):
+    """Ticks at the rates whose labels fit side by side (the first, then each one clear of the last
+    kept), or matplotlib's decades past 12 rates (below 1e300, where they stay finite)."""
     from matplotlib.ticker import NullLocator
 
     if log:
         ax.set_xscale("log")
+    ax.set_xlim(*_limits(lrs, log))  # before any artist: autoscaling 1e308 would overflow
     ax.set_xlabel(label + (" (log scale)" if log else ""))
-    texts = [f"{lr:.3g}" for lr in lrs]
-    if len(lrs) <= 12 and _fits(_positions(ax, lrs, log), texts, 9.0):
-        ax.set_xticks(lrs, texts)
-        ax.xaxis.set_minor_locator(NullLocator())
-
-
-def _style(*axes):
-    for ax in axes:
-        ax.grid(True, which="major", color="0.88", linewidth=0.8)
-        ax.set_axisbelow(True)
-        ax.spines[["top", "right"]].set_visible(False)
+    if len(lrs) > 12 and lrs[-1] < 1e300:
+        return
+    texts, at, keep = [f"{lr:.3g}" for lr in lrs], _positions(ax, lrs, log), [0]
+    for k in range(1, len(lrs)):
+        keep += [k] if _fits(at[[keep[-1], k]], [texts[keep[-1]], texts[k]], 9.0) else []
+    ax.set_xticks(lrs[keep], [texts[k] for k in keep])
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def _share_panel(ax, t, x, have, log):
     from matplotlib.ticker import PercentFormatter
 
     share, (low, high) = t.share[have], (v[have] for v in t.interval())
-    bars = ax.errorbar(
-        x,
-        share,
-        yerr=[np.maximum(share - low, 0), np.maximum(high - share, 0)],
-        color=_BLUE,
-        marker="o",
-        markersize=5,
-        linewidth=1.4,
-        capsize=3,
-        elinewidth=1.0,
-        gid="share",
-    )
+    yerr = [np.maximum(share - low, 0), np.maximum(high - share, 0)]
+    bars = ax.errorbar(x, share, yerr=yerr, capsize=3, elinewidth=1.0, gid="share", **_POINTS, linewidth=1.4)
     texts = [f"{k:,} / {n:,}" for k, n in zip(t.reached[have], t.n[have])]
     # One row of labels if they fit side by side, else two (every other label 11 points further)
     at = _positions(ax, x, log)
@@ -347,7 +349,7 @@ def _stuck_row(ax, t, x, have, log, tol, steps):
         ax.set_yticks([])
         ax.grid(False)
         ax.spines[["left", "bottom"]].set_visible(False)
-        ax.tick_params(axis="x", length=0)
+        ax.tick_params(axis="x", which="both", length=0)
     else:
         ax.plot(x, share, color=_STUCK, marker="x", markersize=4, linewidth=1.2, gid="stuck")
         ax.set_ylim(-0.08, 1.08)
@@ -371,18 +373,11 @@ def _steps_panel(ax, t, have, reach):
     ax.fill_between(x, q25, q75, color=_BLUE, alpha=0.22, linewidth=0, gid="quartiles")
     isolated = got & ~np.r_[False, got[:-1]] & ~np.r_[got[1:], False]  # no band to show there
     ax.vlines(x[isolated], q25[isolated], q75[isolated], color=_BLUE, alpha=0.22, linewidth=10)
-    whiskers = ax.errorbar(
-        x,
-        median,
-        yerr=[median - q10, q90 - median],
-        fmt="none",
-        ecolor=_DARK,
-        elinewidth=1.0,
-        capsize=4,
-        gid="deciles",
-    )
-    line = ax.plot(x, median, color=_BLUE, marker="o", markersize=5, linewidth=1.8, gid="median")[0]
-    budget = ax.axhline(reach.steps, color="0.3", linestyle="--", linewidth=1.0, gid="budget")
+    yerr = [median - q10, q90 - median]
+    whiskers = ax.errorbar(x, median, yerr=yerr, fmt="none", ecolor=_DARK, elinewidth=1.0, capsize=4)
+    line = ax.plot(x, median, gid="median", **_POINTS, linewidth=1.8)[0]
+    with np.errstate(over="ignore"):  # an axis up to lr 1e308 overflows harmlessly in matplotlib
+        budget = ax.axhline(reach.steps, color="0.3", linestyle="--", linewidth=1.0, gid="budget")
     handles = [line, Patch(color=_BLUE, alpha=0.22, linewidth=0), whiskers, budget]
     labels = [
         "median first step below the tolerance",
@@ -400,16 +395,8 @@ def _steps_panel(ax, t, have, reach):
     else:
         ax.set_ylim(0, reach.steps * 1.06)
     if not got.any():
-        ax.text(
-            0.5,
-            0.5,
-            f"No random start got below {reach.tolerance:g} in {reach.steps:,} steps at any rate",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            fontsize=10,
-            gid="none",
-        )
+        text = f"No random start got below {reach.tolerance:g} in {reach.steps:,} steps at any rate"
+        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", gid="none")
     ax.set_ylabel(f"first step with E < {reach.tolerance:g}" + ("\n(log scale)" if log else ""))
     return handles, labels
 
@@ -434,8 +421,10 @@ def reach_figure(reach):
     log = bool(x[0] > 0 and (x[-1] / x[0] >= 10 or log_spaced(x)))
     fig = _new_figure((10.5, 6.3))  # the report size of the other figures: at most 700 pixels high
     ax_share, ax_stuck, ax_steps = fig.subplots(3, 1, sharex=True, height_ratios=(2.2, 0.62, 2.8))
-    _style(ax_share, ax_stuck, ax_steps)
-    ax_steps.margins(x=0.07)  # room for the labels of the first and last rates
+    for ax in (ax_share, ax_stuck, ax_steps):
+        ax.grid(True, which="major", color="0.88", linewidth=0.8)
+        ax.set_axisbelow(True)
+        ax.spines[["top", "right"]].set_visible(False)
     _rate_axis(ax_steps, x, log, reach.rate_label)
     bars = _share_panel(ax_share, t, x, have, log)
     ax_share.set_ylabel(f"reached E < {reach.tolerance:g}\n(share of random starts)")

@@ -7,6 +7,8 @@ plain pyarrow, independently of fastbp.
 """
 
 import math
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pyarrow.dataset as ds
@@ -218,3 +220,13 @@ def test_a_per_layer_sweep_over_several_output_rates_is_not_pooled(tmp_path):
     fig = pr.figures(tmp_path / "d", None, False, stored, ("reach",), default=False)["reach"]
     (message,) = texts(fig, "message")
     assert message.startswith("A per-layer sweep") and "--figures rates" in message
+
+
+def test_rates_up_to_1e308_are_drawn_without_overflow(tmp_path):
+    golden = Path(__file__).parent / "golden" / "v1" / "dataset"  # lr 0.7, 2.5 and 1e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = pr.reach_figure(pr.read_reach(golden))
+        assert plots.plot_dataset(golden, tmp_path, figures="reach") == [str(tmp_path / "reach.png")]
+    assert texts(fig, "count") == ["0 / 5", "4 / 5", "3 / 5"]  # uniform and normal pooled, not fixed
+    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == ["0.7", "1e+308"]
