@@ -147,7 +147,7 @@ def build_parser():
     plot.add_argument(
         "--figures",
         help="which kinds to draw, comma-separated: loss, rates, regimes, edge_of_stability, "
-        "trainability_map (default: every kind the dataset's columns allow)",
+        "trainability_map, reach (default: every kind the dataset's columns allow)",
     )
     plot.add_argument(
         "--partial",

@@ -392,9 +392,8 @@ def _save(fig, path, fmt):
     write_atomically(path, write)
 
 
-#: The kinds of figure ``plot_dataset`` draws when the dataset holds their columns: ``loss`` (one per
-#: rate, ``loss_course``, ``overview``), ``rates`` (per-layer sweeps), and ``fastbp.dynamics``'.
-FIGURE_KINDS = ("loss", "rates", "regimes", "edge_of_stability", "trainability_map")
+#: The kinds of figure ``plot_dataset`` draws where the dataset holds their columns (docs/figures.md).
+FIGURE_KINDS = ("loss", "rates", "regimes", "edge_of_stability", "trainability_map", "reach")
 
 
 def _kinds(figures):
@@ -429,7 +428,7 @@ def plot_dataset(dataset, out, fmt="png", *, filesystem=None, partial=False, fig
     if os.path.exists(out) and not os.path.isdir(out):
         raise SpecError("out", out, "a directory for the figures (this path is a file)")
     kinds = _kinds(figures)
-    from fastbp import dynamics, plots_rates, stats
+    from fastbp import dynamics, plots_rates, plots_reach, stats
 
     stored = set(dynamics.columns(dataset, filesystem)) or None  # None: unreadable, refused below
     per_layer, drawn = _per_layer(dataset, filesystem), {}
@@ -438,6 +437,7 @@ def plot_dataset(dataset, out, fmt="png", *, filesystem=None, partial=False, fig
     elif not per_layer and "loss" in kinds and (stored is None or stored.issuperset(stats.NEEDED)):
         drawn = make_figures(summarise(dataset, filesystem=filesystem, partial=partial))
     drawn.update(dynamics.figures(dataset, filesystem, partial, stored or set(), per_layer, kinds))
+    drawn.update(plots_reach.figures(dataset, filesystem, partial, stored or set(), kinds, figures is None))
     if not drawn:
         allowed = f"a dataset with columns for the figures asked ({', '.join(kinds)}): see docs/model.md"
         raise SpecError("dataset", dataset, allowed)
