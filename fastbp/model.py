@@ -11,7 +11,7 @@ derivative it feeds: σ'(x) = σ(x)(1 − σ(x)).
 
 from numba import njit
 
-from fastbp.compile_time import LINEAR, SIGMOID, TANH
+from fastbp.compile_time import SIGMOID, TANH
 from fastbp.fastmath import fma, like, sigmoid
 
 

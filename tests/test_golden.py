@@ -58,7 +58,7 @@ CASES = {
     "v3-float32": (3, "float32"),  # with a choice of columns
 }
 # The figures `plot_dataset` writes (drawn for one case only: half a second a figure).
-FIGURES = {"v1": ["loss_course", "loss_lr_0.7", "loss_lr_1e+308", "loss_lr_2.5", "overview"]}
+FIGURES = {"v1": ["loss_course", "loss_lr_0.7", "loss_lr_1e+308", "loss_lr_2.5", "overview", "reach"]}
 # The versions this fastbp writes: a plain sweep's, and a sweep's with diagnostics, a stability
 # list or a choice of columns. Their cases are swept again (tests 3 and 4); older ones only read.
 WRITTEN = (SCHEMA_VERSION, DYNAMICS_VERSION)

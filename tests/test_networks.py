@@ -5,8 +5,8 @@ and biases other than the exercise's. The exercise itself is checked bit for bit
 
 import numpy as np
 import pytest
-
 import reference as ref
+
 from fastbp import kernels
 
 RTOL = ref.RTOL_FLOAT64

@@ -35,7 +35,7 @@ SPEC = {
     "shard_size": 16,
     "init": [{"kind": "course"}, {"kind": "uniform", "low": -1.0, "high": 1.0, "count": N_UNIFORM}],
 }
-STEMS = [f"loss_lr_{lr:g}" for lr in LRS] + ["loss_course", "overview"]
+STEMS = [f"loss_lr_{lr:g}" for lr in LRS] + ["loss_course", "overview", "reach"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -117,7 +117,7 @@ def small(tmp_path_factory):
     return out
 
 
-SMALL_STEMS = ["loss_lr_0.1", "loss_lr_2", "loss_course", "overview"]
+SMALL_STEMS = ["loss_lr_0.1", "loss_lr_2", "loss_course", "overview", "reach"]
 
 
 def test_cli_plot_svg_and_pdf(small, tmp_path):
