@@ -18,9 +18,10 @@ install: $(STAMP)
 
 ## The main job: the report's sweep (6 lrs × course weights + 1,000 random inits), then its figures;
 ## then why the curves look as they do: regimes far past the report's rates, the edge of
-## stability, and a 1024 × 1024 trainability map (docs/model.md "Regimes").
+## stability, and a 1024 × 1024 trainability map (docs/model.md "Regimes"); then the next
+## problem of the course, XOR on a 2-2-1 network: which random starts learn it, and how soon.
 demo: $(STAMP)
-	rm -rf results/demo results/regimes results/edge results/map
+	rm -rf results/demo results/regimes results/edge results/map results/xor
 	$(BIN)/fastbp sweep scripts/demo_sweep.toml --out results/demo
 	$(BIN)/python scripts/plot_loss_curves.py results/demo --out results/figures
 	$(BIN)/fastbp sweep scripts/demo_regimes.toml --out results/regimes
@@ -30,6 +31,8 @@ demo: $(STAMP)
 	$(BIN)/fastbp sweep scripts/demo_map.toml --out results/map
 	$(BIN)/fastbp plot results/map --out results/figures --figures trainability_map
 	$(BIN)/python scripts/regime_onsets.py results/regimes
+	$(BIN)/fastbp sweep scripts/demo_xor.toml --out results/xor
+	$(BIN)/fastbp plot results/xor --out results/figures/xor --figures reach
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -53,4 +56,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) results/demo results/regimes results/edge results/map
+	rm -rf $(VENV) results/demo results/regimes results/edge results/map results/xor

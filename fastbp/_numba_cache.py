@@ -1,6 +1,6 @@
 """Numba's on-disk cache, keyed on every source file a kernel is built from.
 
-Numba keys a cached function on its own file only, but fastbp's kernels inline ``model.py``,
+Numba keys a cached function on its own file only, but fastbp's kernels inline ``model.py``, ``kernels_step.py``,
 ``fastmath.py`` and the diagnostics' trackers, and freeze the constants of ``compile_time.py``: an
 edit there would keep serving the old machine code. Importing this module (before any
 ``cache=True`` decoration) registers cache locators that add those files' hashes to the key of
@@ -13,7 +13,7 @@ import os
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 KEYED_DIRS = {_PACKAGE_DIR}  # directories whose functions get this key (tests/conftest.py adds tests/)
-_SHARED_SOURCES = ("fastmath.py", "model.py", "kernels_diagnostics.py", "compile_time.py")
+_SHARED_SOURCES = ("fastmath.py", "model.py", "kernels_step.py", "kernels_diagnostics.py", "compile_time.py")
 
 
 def _source_stamp(py_file):

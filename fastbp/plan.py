@@ -52,6 +52,7 @@ def bytes_per_run(spec):
     from fastbp.contract import spec_columns
 
     sizes = dict(_FIXED_BYTES, value=spec.itemsize, curve=spec.n_recorded * spec.itemsize)
+    sizes["params"] = spec.options.n_parameters * spec.itemsize
     if spec.stability_every:
         sizes["curve64"] = 8 * len(spec.stability_steps)
     return int(sum(sizes[c.type] for c in spec_columns(spec)))
@@ -105,11 +106,15 @@ def measure_speed(spec, threads=None, on_compile=None):
         # Its own grid, not the spec's: speed per run-step does not depend on the step count, and a
         # tiny sweep would otherwise time the thread pool's start rather than the kernel.
         runs = BLOCK * 4 * numba.get_num_threads()
-        steps = max(1, CALIBRATION_RUN_STEPS // runs)
+        network = spec.network
+        # A step costs about as much as its weights times its patterns (the exercise's: 8 × 1).
+        cost = max(1, network.n_weights * network.n_patterns // 8)
+        steps = max(1, CALIBRATION_RUN_STEPS // (runs * cost))
         dtype = np.dtype(spec.dtype)
-        w_init = np.full((8, runs), 0.1, dtype=dtype)
+        w_init = np.full((network.n_weights, runs), 0.1, dtype=dtype)
         lr = np.full(runs, 0.5, dtype=dtype)
-        biases = None if spec.biases is None else np.zeros((4, runs), dtype=dtype)
+        has_biases = spec.options.has_biases
+        biases = np.zeros((network.n_biases, runs), dtype=dtype) if has_biases else None
         options = train_options(spec, lr, biases)
         needs_sharpness = options.pop("stability_steps", None) is not None  # loaded once, below
         train(w_init, lr, spec.inputs, spec.targets, 1, on_compile=on_compile, **options)

@@ -153,11 +153,13 @@ def new_manifest(spec, shard_size):
 NUMERIC_SOURCES = (
     "kernels.py",
     "kernels_train.py",
+    "kernels_step.py",
     "compile_time.py",
     "model.py",
     "fastmath.py",
     "inits.py",
     "layout.py",
+    "network.py",
 )
 DIAGNOSTICS_SOURCES = ("kernels_diagnostics.py", "kernels_sharpness.py", "regimes.py")
 

@@ -11,7 +11,7 @@ import pytest
 from codegen import assert_vector_loop, divisions, ir_element_type
 from numba import njit
 
-from fastbp import compile_time, conventions, kernels, kernels_train
+from fastbp import compile_time, conventions, kernels, kernels_step
 from fastbp import kernels_diagnostics as trackers
 from fastbp.compile_time import BLOCK, StateRows, Variant, state_rows
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
@@ -125,7 +125,7 @@ def one_step(variant, noted=False):
 
     @njit(error_model="numpy")
     def step(state, steps_not_below, data, tol, diag, counts):
-        kernels_train._step_one_pattern(
+        kernels_step.step_one_pattern(
             state, steps_not_below, data, tol, R, net, flags, noted, diag, counts, 7
         )
 

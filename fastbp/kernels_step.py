@@ -1,0 +1,320 @@
+"""One step of a block of runs, for every variant of the model: the passes the training kernel
+(``kernels_train``) inlines, on a block's state (``compile_time.state_rows``).
+
+A pattern's forward pass is two passes over the block's runs (the hidden layer, then the output
+layer), its backward pass a third. Each pass reads and writes lane j only, and its loops over
+units have compile-time trip counts (the network is a tuple of constants), so LLVM unrolls the
+small ones and vectorises the loop over the block's runs. The equations are ``model.py``'s.
+"""
+
+import numpy as np
+from numba import njit
+from numba.np.unsafe.ndarray import to_fixed_tuple
+
+from fastbp import kernels_diagnostics as trackers
+from fastbp.compile_time import BLOCK
+from fastbp.fastmath import fma
+from fastbp.model import activate, half_square, unit_delta
+
+# The biases enter the sums as they are, not as model.bias_addend(b) (which the step table
+# uses): a sum's sign of zero, the one thing the addend changes, reaches nothing here but σ, and
+# σ(+0) = σ(−0) = ½, so every output has the same bits either way (tests/test_biases.py checks
+# them against the table's). Making the addend every step measured ~10 % slower for trained runs.
+
+# A network is passed to the passes below as the tuple (n_in, n_hidden, n_out, hidden activation,
+# output activation), and a variant's bias flags as (biased, trained, shared): compile-time
+# constants, so the loops over units have constant trip counts. LLVM unrolls the small ones
+# completely, and the loop over a block's runs, innermost then, is what it vectorises.
+
+
+@njit(inline="always")
+def _row(first, k):
+    """The offset of row ``first`` + k (unsigned, as every offset: see train_kernel)."""
+    return first + np.uint64(k) * np.uint64(BLOCK)
+
+
+@njit(inline="always")
+def _pattern(data, p, n_in, n_out):
+    """Pattern p's inputs and targets as two tuples: values, not memory, so that LLVM need not
+    prove that the state's stores leave them alone (it cannot, and then does not vectorise)."""
+    first = p * (n_in + n_out)
+    x = to_fixed_tuple(data[first : first + n_in], n_in)
+    t = to_fixed_tuple(data[first + n_in : first + n_in + n_out], n_out)
+    return x, t
+
+
+@njit(inline="always")
+def _unit_sum(state, x, j, first_weight, n_senders, sender_row, bias, biased, from_pattern):
+    """A unit's sum Σ_s w_s · (sender s) (+ its bias) for lane j, the last term first and each
+    earlier one fused in: fma(w_1, x_1, fma(w_2, x_2, b)), or fma(w_1, x_1, w_2 · x_2) without a
+    bias, the 2-2-2 functions' very operations. Senders are the pattern's inputs ``x``
+    (``from_pattern``) or the rows from ``sender_row`` (the hidden activations)."""
+    last = n_senders - 1
+    if biased:
+        total = state[_row(bias, 0) + j]
+        n_fused = n_senders
+    else:
+        sender = x[last] if from_pattern else state[_row(sender_row, last) + j]
+        total = state[_row(first_weight, last) + j] * sender
+        n_fused = last
+    for m in range(n_fused):
+        s = n_fused - 1 - m
+        sender = x[s] if from_pattern else state[_row(sender_row, s) + j]
+        total = fma(state[_row(first_weight, s) + j], sender, total)
+    return total
+
+
+@njit(inline="always")
+def _forward(state, R, net, biased, x):
+    """The forward pass of the current pattern for every run of a block: the hidden layer's
+    activations, then the output layer's, into their rows (two passes over the block)."""
+    n_in, n_hidden, n_out, hidden_kind, output_kind = net
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        for h in range(n_hidden):
+            w = _row(R.weights, h * n_in)
+            net_h = _unit_sum(state, x, j, w, n_in, R.a_h, _row(R.biases, h), biased, True)
+            state[_row(R.a_h, h) + j] = activate(net_h, hidden_kind)
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        for k in range(n_out):
+            w = _row(R.weights, n_hidden * n_in + k * n_hidden)
+            net_o = _unit_sum(state, x, j, w, n_hidden, R.a_h, _row(R.biases, n_hidden + k), biased, False)
+            state[_row(R.a_o, k) + j] = activate(net_o, output_kind)
+
+
+@njit(inline="always")
+def _pattern_loss(state, R, j, t, n_out):
+    """E of the current pattern (targets ``t``) at lane j: Σ_k ½(t_k − a_k)², in output order."""
+    E = half_square(t[0], state[R.a_o + j])
+    for k in range(1, n_out):
+        E = E + half_square(t[k], state[_row(R.a_o, k) + j])
+    return E
+
+
+@njit(inline="always")
+def _step_parameter(state, row, j, rate, gradient, summed, gradient_row):
+    """One parameter at lane j: it steps (w ← w − rate · g, fused), or, ``summed``, its gradient
+    is added to the step's sum."""
+    if summed:
+        state[gradient_row + j] = state[gradient_row + j] + gradient
+    else:
+        state[row + j] = fma(-rate, gradient, state[row + j])
+
+
+@njit(inline="always")
+def step_one_pattern(state, steps_not_below, data, tol, R, net, flags, noted, diag, counts, k):
+    """One step (docs/model.md "Update and steps") of every run of a block on one pattern (the
+    exercise): the forward pass, then E, the gradient and the update in one backward pass.
+
+    ``data`` holds the patterns (each one's inputs, then its targets); ``R`` the state's row offsets; ``net`` the network and ``flags`` (biased,
+    trained, shared) the variant's; ``noted`` whether the diagnostics note step ``k`` here: all
+    compile-time constants. A step takes three passes over the block, not one: it is one long
+    dependency chain per run (exp, divide, exp, divide, backward), and a short loop body of
+    independent runs lets the CPU keep many runs' chains in flight at once. Measured 1.35-1.5x
+    faster than one fused pass, with the same operations per run and so the same bits. Each pass
+    reads and writes lane j only.
+    """
+    x, t = _pattern(data, 0, net[0], net[2])
+    _forward(state, R, net, flags[0], x)
+    _backward_pass(state, steps_not_below, R, net, flags, x, t, False, tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def step_batch(state, steps_not_below, data, tol, R, net, flags, noted, diag, counts, k):
+    """``step_one_pattern`` for several patterns: each one's forward and backward passes add its
+    E and gradient to the step's; then every parameter takes one step with the sum."""
+    n_in, n_out = net[0], net[2]
+    n_summed = _n_summed(net, flags)
+    for row in range(n_summed):
+        for lane in range(BLOCK):
+            state[_row(R.gradient, row) + np.uint64(lane)] = 0
+    for lane in range(BLOCK):
+        state[R.step_loss + np.uint64(lane)] = 0
+    for p in range(len(data) // (n_in + n_out)):
+        x, t = _pattern(data, p, n_in, n_out)
+        _forward(state, R, net, flags[0], x)
+        _backward_pass(state, steps_not_below, R, net, flags, x, t, True, tol, noted, diag, counts, k)
+    _apply_gradient(state, steps_not_below, R, net, flags, tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def step_online(state, steps_not_below, data, tol, R, net, flags, noted, diag, counts, k):
+    """One pass of online updates (one per pattern, in order). E_k is E at the step's starting
+    parameters: a forward pass over every pattern comes first."""
+    n_in, n_out = net[0], net[2]
+    n_patterns = len(data) // (n_in + n_out)
+    for lane in range(BLOCK):
+        state[R.step_loss + np.uint64(lane)] = 0
+    for p in range(n_patterns):
+        x, t = _pattern(data, p, n_in, n_out)
+        _forward(state, R, net, flags[0], x)
+        _add_pattern_loss(state, R, t, n_out)
+    _block_note(state, steps_not_below, R, tol, noted, diag, counts, k)
+    for p in range(n_patterns):
+        x, t = _pattern(data, p, n_in, n_out)
+        _forward(state, R, net, flags[0], x)
+        _backward_pass(state, steps_not_below, R, net, flags, x, t, False, tol, False, diag, counts, k)
+
+
+@njit(inline="always")
+def _n_summed(net, flags):
+    """Gradients a batch step sums over its patterns: every weight's, and the trained biases'."""
+    n_in, n_hidden, n_out = net[0], net[1], net[2]
+    return n_hidden * n_in + n_out * n_hidden + (n_hidden + n_out if flags[1] else 0)
+
+
+@njit(inline="always")
+def _add_pattern_loss(state, R, t, n_out):
+    """E of the current pattern added to the step's (which starts at 0)."""
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        state[R.step_loss + j] = state[R.step_loss + j] + _pattern_loss(state, R, j, t, n_out)
+
+
+@njit(inline="always")
+def _block_note(state, steps_not_below, R, tol, noted, diag, counts, k):
+    """The step's E (summed in its row) noted for every run: its minimum, and the diagnostics."""
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        _note_step(state, steps_not_below, R, j, state[R.step_loss + j], tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def _note_step(state, steps_not_below, R, j, E, tol, noted, diag, counts, k):
+    previous = state[R.loss + j]  # E_{k-1}, until _note_loss replaces it
+    _note_loss(state, steps_not_below, R, j, E, tol)
+    if noted:
+        trackers.note(diag, counts, j, E, previous, state[R.min + j], np.int32(k), tol)
+
+
+@njit(inline="always")
+def _backward_pass(state, steps_not_below, R, net, flags, x, t, summed, tol, noted, diag, counts, k):
+    """The current pattern's backward pass for every run of a block (docs/model.md "Backward
+    pass"): its E and deltas, then every weight's (and trained bias's) gradient, applied at once
+    or, ``summed``, added to the step's sums (and E to the step's). Applied at once on one
+    pattern (batch), E is the step's: it is noted here; online, the step noted it before."""
+    biased, trained, shared, online = flags
+    n_in, n_hidden, n_out, hidden_kind, output_kind = net
+    n_weights = n_hidden * n_in + n_out * n_hidden
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        lr_hidden, lr_output = state[R.lr_hidden + j], state[R.lr_output + j]
+        E = _pattern_loss(state, R, j, t, n_out)
+        for o in range(n_out):
+            a = state[_row(R.a_o, o) + j]
+            state[_row(R.delta_o, o) + j] = unit_delta(a - t[o], a, output_kind)
+        for h in range(n_hidden):  # ∂E/∂a_h: the output deltas sent back through the output weights
+            last = n_out - 1
+            w_last = _row(R.weights, n_hidden * n_in + last * n_hidden + h)
+            error = state[_row(R.delta_o, last) + j] * state[w_last + j]
+            for m in range(last):
+                o = last - 1 - m
+                w = _row(R.weights, n_hidden * n_in + o * n_hidden + h)
+                error = fma(state[_row(R.delta_o, o) + j], state[w + j], error)
+            state[_row(R.delta_h, h) + j] = unit_delta(error, state[_row(R.a_h, h) + j], hidden_kind)
+        for o in range(n_out):
+            delta = state[_row(R.delta_o, o) + j]
+            for h in range(n_hidden):
+                row = n_hidden * n_in + o * n_hidden + h
+                g = delta * state[_row(R.a_h, h) + j]
+                _step_parameter(state, _row(R.weights, row), j, lr_output, g, summed, _row(R.gradient, row))
+        for h in range(n_hidden):
+            delta = state[_row(R.delta_h, h) + j]
+            for i in range(n_in):
+                row = h * n_in + i
+                g = delta * x[i]
+                _step_parameter(state, _row(R.weights, row), j, lr_hidden, g, summed, _row(R.gradient, row))
+        if trained:
+            _bias_gradients(state, R, j, n_hidden, n_out, shared, summed, lr_hidden, lr_output, n_weights)
+        if summed:
+            state[R.step_loss + j] = state[R.step_loss + j] + E
+        elif not online:
+            _note_step(state, steps_not_below, R, j, E, tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def _bias_gradients(state, R, j, n_hidden, n_out, shared, summed, lr_hidden, lr_output, n_weights):
+    """A trained bias's gradient is its unit's δ (docs/model.md "Biases"); shared by a layer, the
+    sum of its units' δ, the same step for every copy. Summed over the patterns per unit
+    (``summed``), and over the layer when applied."""
+    if summed or not shared:
+        for u in range(n_hidden + n_out):
+            delta = (
+                state[_row(R.delta_h, u) + j] if u < n_hidden else state[_row(R.delta_o, u - n_hidden) + j]
+            )
+            rate = lr_hidden if u < n_hidden else lr_output
+            _step_parameter(state, _row(R.biases, u), j, rate, delta, summed, _row(R.gradient, n_weights + u))
+        return
+    g_h = state[R.delta_h + j]
+    for h in range(1, n_hidden):
+        g_h = g_h + state[_row(R.delta_h, h) + j]
+    g_o = state[R.delta_o + j]
+    for o in range(1, n_out):
+        g_o = g_o + state[_row(R.delta_o, o) + j]
+    for u in range(n_hidden + n_out):
+        rate, g = (lr_hidden, g_h) if u < n_hidden else (lr_output, g_o)
+        _step_parameter(state, _row(R.biases, u), j, rate, g, False, R.biases)
+
+
+@njit(inline="always")
+def _apply_gradient(state, steps_not_below, R, net, flags, tol, noted, diag, counts, k):
+    """Batch updates of several patterns: every parameter steps by its summed gradient, and the
+    step's E (summed in the loss row) is noted."""
+    biased, trained, shared, online = flags
+    n_in, n_hidden, n_out = net[0], net[1], net[2]
+    n_weights = n_hidden * n_in + n_out * n_hidden
+    n_units = n_hidden + n_out
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        lr_hidden, lr_output = state[R.lr_hidden + j], state[R.lr_output + j]
+        for row in range(n_weights):
+            rate = lr_hidden if row < n_hidden * n_in else lr_output
+            g = state[_row(R.gradient, row) + j]
+            _step_parameter(state, _row(R.weights, row), j, rate, g, False, R.gradient)
+        if trained:
+            if shared:
+                g_h = state[_row(R.gradient, n_weights) + j]
+                for h in range(1, n_hidden):
+                    g_h = g_h + state[_row(R.gradient, n_weights + h) + j]
+                g_o = state[_row(R.gradient, n_weights + n_hidden) + j]
+                for o in range(1, n_out):
+                    g_o = g_o + state[_row(R.gradient, n_weights + n_hidden + o) + j]
+            for u in range(n_units):
+                rate = lr_hidden if u < n_hidden else lr_output
+                g = state[_row(R.gradient, n_weights + u) + j]
+                if shared:
+                    g = g_h if u < n_hidden else g_o
+                _step_parameter(state, _row(R.biases, u), j, rate, g, False, R.gradient)
+        _note_step(state, steps_not_below, R, j, state[R.step_loss + j], tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def block_final_loss(state, steps_not_below, data, tol, R, net, biased):
+    """E at the final parameters: the last point of every loss curve."""
+    n_in, n_out = net[0], net[2]
+    for lane in range(BLOCK):
+        state[R.step_loss + np.uint64(lane)] = 0
+    for p in range(len(data) // (n_in + n_out)):
+        x, t = _pattern(data, p, n_in, n_out)
+        _forward(state, R, net, biased, x)
+        _add_pattern_loss(state, R, t, n_out)
+    for lane in range(BLOCK):
+        j = np.uint64(lane)
+        _note_loss(state, steps_not_below, R, j, state[R.step_loss + j], tol)
+
+
+@njit(inline="always")
+def _note_loss(state, steps_not_below, R, j, E_total, tol):
+    """Keep E_total and its running minimum, and count the steps at which the minimum is not below tol.
+
+    The running minimum only falls, so that count is the first step whose E_total < tol (when
+    the run gets there at all): two cheap operations a step instead of tracking a step number.
+    NaN losses never become the minimum (it starts at +inf and is NaN'd at the end if it stays
+    there: E_total is bounded, so +inf means no finite loss ever).
+    """
+    state[R.loss + j] = E_total
+    previous_min = state[R.min + j]
+    running_min = E_total if E_total < previous_min else previous_min
+    state[R.min + j] = running_min
+    steps_not_below[j] += np.int32(not running_min < tol)
