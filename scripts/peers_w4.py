@@ -9,13 +9,14 @@ each run gives its final loss (E after the last update) and its final parameters
 
 Every peer computes exactly that from the same arrays (`w4_problem`) and returns a `W4Result`:
 
-- ``numpy``  NumPy over blocks of runs, batched matmul `(runs, patterns, n) @ (runs, n, h)`,
-             preallocated buffers and in-place ufuncs; blocks shared by `threads` Python threads
-             (NumPy releases the GIL inside each operation).
+- ``numpy``  NumPy over blocks of runs: the hidden layer one GEMM over the block's runs, the output
+             layer a batched matmul, preallocated buffers, in-place ufuncs; the blocks shared by
+             `threads` Python threads (NumPy releases the GIL inside each operation).
 - ``jax``    one run's step on matrices, `lax.fori_loop` over steps, `jax.vmap` over runs,
              `jax.jit`, float64 (`jax_enable_x64`); gradients written out (``jax-grad``: `jax.grad`).
-- ``torch``  batched tensors `(runs, patterns, n)`, gradients written out, in-place updates
-             (``torch-func``: `torch.func.vmap(torch.func.grad(loss))`); `torch.set_num_threads`.
+             XLA's own thread pool, all cores.
+- ``torch``  the NumPy peer's block body on tensors, `torch.set_num_threads(threads)`
+             (``torch-func``: `torch.func.vmap(torch.func.grad(one run's loss))` over each block).
 
 `time_peer` times one peer after a warm-up call of one step on the full problem (JAX compiles
 there; the steps count is a traced argument, so the timed calls reuse that compilation).
@@ -35,7 +36,8 @@ import numpy as np
 
 LAYERS = (10, 5, 10)
 RATES_LOG10 = (-1.0, 1.0)
-BLOCK_RUNS = 1024  # NumPy's block of runs: its buffers (~0.4 MB each) stay in the core's L2
+BLOCK_RUNS = 1024  # a block's buffers (~0.4 MB each) stay in L2; its hidden-layer GEMM (5,120 × 10 × 10)
+# stays under OpenBLAS's threshold for threading, so the blocks, not BLAS, share the threads
 
 
 @dataclass
@@ -109,7 +111,8 @@ def split_params(flat, layers=LAYERS):
 # then one GEMM, (runs·hidden, inputs) @ (inputs, patterns), since every run sees the same inputs
 # (and its weight gradient likewise one GEMM); the output layer is a batched matmul
 # (runs, outputs, hidden) @ (runs, hidden, patterns).  Every array is preallocated and every
-# operation writes into one (a fresh array per operation costs more than the operation).
+# operation writes into one (a fresh array per operation costs more than the operation).  This
+# measured 1.1-1.2x the (runs, patterns, n) @ (runs, n, h) form with the same buffers.
 
 
 def _train_block(xp, sigmoid_, x, t, W_h, W_o, b_h, b_o, lr, steps):
@@ -264,6 +267,10 @@ def jax_grad_w4(problem, steps=None, threads=None) -> W4Result:
 
 
 def _torch(threads):
+    # OpenMP threads that spin at every barrier lose their core to any other work on the machine
+    # (at load 4.5 on 2 cores, torch with 2 threads measured 70x slower than with PASSIVE); this
+    # has to be set before torch loads OpenMP.  A quiet machine may set OMP_WAIT_POLICY=ACTIVE.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     if threads:
@@ -285,28 +292,28 @@ def torch_w4(problem: W4Problem, steps=None, threads=2, block=BLOCK_RUNS) -> W4R
     return W4Result(torch.cat(losses).numpy(), *(a.numpy() for a in params))
 
 
-def torch_func_w4(problem: W4Problem, steps=None, threads=2) -> W4Result:
-    """PyTorch on the CPU, `torch.func.vmap(torch.func.grad(one run's loss))`, float64."""
+def torch_func_w4(problem: W4Problem, steps=None, threads=2, block=BLOCK_RUNS) -> W4Result:
+    """PyTorch, `torch.func.vmap(torch.func.grad(one run's loss))` over a block of runs, float64."""
     torch = _torch(threads)
     from torch.func import grad, vmap
 
     steps = problem.steps if steps is None else steps
-    p = problem
-    x, t, W_h, W_o, b_h, b_o, lr = (torch.from_numpy(a.copy()) for a in (p.inputs, p.targets, *_params(p)))
 
-    def loss(params):
-        W_h, W_o, b_h, b_o = params
-        a_h = torch.sigmoid(x @ W_h.T + b_h)
-        return 0.5 * ((t - torch.sigmoid(a_h @ W_o.T + b_o)) ** 2).sum()
+    def train_block(x, t, W_h, W_o, b_h, b_o, lr, steps):
+        def loss(W_h, W_o, b_h, b_o):
+            a_h = torch.sigmoid(x @ W_h.T + b_h)
+            return 0.5 * ((t - torch.sigmoid(a_h @ W_o.T + b_o)) ** 2).sum()
 
-    gradients = vmap(grad(loss))
-    params = (W_h, W_o, b_h, b_o)
-    with torch.no_grad():
+        gradients = vmap(grad(loss, argnums=(0, 1, 2, 3)))
+        params, rates = (W_h, W_o, b_h, b_o), (lr[:, None, None], lr[:, None, None], lr[:, None], lr[:, None])
         for _ in range(steps):
-            grads = gradients(params)
-            params = tuple(q.sub_(g.mul_(lr.view(-1, *[1] * (g.dim() - 1)))) for q, g in zip(params, grads))
-        final = vmap(loss)(params)
-    return W4Result(final.numpy(), *(q.numpy() for q in params))
+            for param, g, rate in zip(params, gradients(*params), rates):
+                param.sub_(g.mul_(rate))
+        return vmap(loss)(*params)
+
+    with torch.no_grad():
+        losses, params = _in_blocks(train_block, problem, steps, 1, block, torch.from_numpy)
+    return W4Result(torch.cat(losses).numpy(), *(a.numpy() for a in params))
 
 
 def _params(p):
@@ -317,7 +324,6 @@ def _params(p):
 
 PEERS = {
     "numpy": numpy_w4,
-    "numpy-1": lambda problem, steps=None, threads=None: numpy_w4(problem, steps, threads=1),
     "jax": jax_w4,
     "jax-grad": jax_grad_w4,
     "torch": torch_w4,
@@ -373,6 +379,12 @@ def max_rel_diff(loss, reference) -> float:
     return float(np.max(np.abs(loss - reference) / np.abs(reference)))
 
 
+def _peer_and_threads(entry: str, threads: int):
+    """ "torch@1" → ("torch", 1); "torch" → ("torch", threads)."""
+    name, _, n = entry.partition("@")
+    return name, int(n) if n else threads
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--full", action="store_true", help="the full W4: 64 rates × 1,024 starts × 500 steps")
@@ -381,28 +393,34 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=100, help="steps without --full (default 100)")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per peer (default 3)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (default: all cores)")
-    ap.add_argument("--peers", default=",".join(available_peers()), help="comma-separated peers")
+    ap.add_argument(
+        "--peers",
+        default=",".join(available_peers()),
+        help="comma-separated peers, each optionally @threads (torch@1); NumPy always runs first",
+    )
     args = ap.parse_args(argv)
-    peers = ["numpy"] + [p for p in args.peers.split(",") if p and p != "numpy"]
-    unknown = sorted(set(peers) - set(PEERS))
+    entries = [e for e in args.peers.split(",") if e]
+    entries = ([] if "numpy" in entries else ["numpy"]) + entries
+    unknown = sorted({e.partition("@")[0] for e in entries} - set(PEERS))
     if unknown:
         ap.error(f"unknown peers {unknown}; choose from {', '.join(PEERS)}")
     problem = w4_problem(steps=500) if args.full else w4_problem(args.lrs, args.starts, args.steps)
     from benchkit.machine import cpu_model, load_note  # scripts/ is on sys.path when run as a script
 
-    print(
-        f"W4: {problem.runs:,} runs × {problem.steps} steps, float64; {cpu_model()}; {args.threads} threads"
-    )
+    print(f"W4: {problem.runs:,} runs × {problem.steps} steps, float64; {cpu_model()}")
     print(f"best and median of {args.repeats} calls after a one-step warm-up; load: {load_note()}")
-    # NumPy first: it is every other peer's reference
-    timings = [time_peer(p, problem, repeats=args.repeats, threads=args.threads) for p in peers]
-    reference = timings[0].result.loss
-    print("\n| peer | M run-steps/s (best / median) | seconds (best / median) | vs NumPy |")
-    print("| --- | ---: | ---: | ---: |")
-    for t in timings:
+    print("\n| peer | threads | M run-steps/s (best / median) | seconds (best / median) | vs NumPy | load |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    reference = None  # NumPy's losses: the first row
+    for entry in ["numpy", *(e for e in entries if e != "numpy")]:
+        name, threads = _peer_and_threads(entry, args.threads)
+        t = time_peer(name, problem, repeats=args.repeats, threads=threads)
+        reference = t.result.loss if reference is None else reference
         print(
-            f"| {t.peer} | {t.rate(t.best) / 1e6:.3f} / {t.rate(t.median) / 1e6:.3f} "
-            f"| {t.best:.2f} / {t.median:.2f} | {max_rel_diff(t.result.loss, reference):.1e} |"
+            f"| {name} | {threads} | {t.rate(t.best) / 1e6:.3f} / {t.rate(t.median) / 1e6:.3f} "
+            f"| {t.best:.2f} / {t.median:.2f} | {max_rel_diff(t.result.loss, reference):.1e} "
+            f"| {os.getloadavg()[0]:.1f} |",
+            flush=True,
         )
     print(f"\nload at the end: {load_note()}")
     return 0
