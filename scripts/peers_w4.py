@@ -30,7 +30,7 @@ import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -379,6 +379,20 @@ def max_rel_diff(loss, reference) -> float:
     return float(np.max(np.abs(loss - reference) / np.abs(reference)))
 
 
+def share_within(loss, reference, rel=1e-9) -> float:
+    """The share of runs whose loss is within `rel` of the reference's, relatively."""
+    return float(np.mean(np.abs(loss - reference) <= rel * np.abs(reference)))
+
+
+def one_ulp_moved(problem: W4Problem) -> W4Problem:
+    """The problem with every hidden weight's start moved up by one ulp.
+
+    At the largest rates W4's runs are chaotic: a rounding-size difference grows to the size of
+    the loss within 500 steps.  NumPy on these starts shows how far two correct peers (whose exp
+    and summation order round differently) can disagree."""
+    return replace(problem, W_h=np.nextafter(problem.W_h, np.inf))
+
+
 def _peer_and_threads(entry: str, threads: int):
     """ "torch@1" → ("torch", 1); "torch" → ("torch", threads)."""
     name, _, n = entry.partition("@")
@@ -409,19 +423,26 @@ def main(argv=None) -> int:
 
     print(f"W4: {problem.runs:,} runs × {problem.steps} steps, float64; {cpu_model()}")
     print(f"best and median of {args.repeats} calls after a one-step warm-up; load: {load_note()}")
-    print("\n| peer | threads | M run-steps/s (best / median) | seconds (best / median) | vs NumPy | load |")
+    print(
+        "\n| peer | threads | M run-steps/s (best / median) | seconds (best / median) "
+        "| vs NumPy: max rel. diff, runs within 1e-9 | load |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     reference = None  # NumPy's losses: the first row
+
+    def row(name, threads, speed, loss):
+        agreement = f"{max_rel_diff(loss, reference):.1e}, {share_within(loss, reference):.1%}"
+        print(f"| {name} | {threads} | {speed} | {agreement} | {os.getloadavg()[0]:.1f} |", flush=True)
+
     for entry in ["numpy", *(e for e in entries if e != "numpy")]:
         name, threads = _peer_and_threads(entry, args.threads)
         t = time_peer(name, problem, repeats=args.repeats, threads=threads)
-        reference = t.result.loss if reference is None else reference
-        print(
-            f"| {name} | {threads} | {t.rate(t.best) / 1e6:.3f} / {t.rate(t.median) / 1e6:.3f} "
-            f"| {t.best:.2f} / {t.median:.2f} | {max_rel_diff(t.result.loss, reference):.1e} "
-            f"| {os.getloadavg()[0]:.1f} |",
-            flush=True,
-        )
+        if reference is None:
+            reference = t.result.loss
+            moved = numpy_w4(one_ulp_moved(problem), threads=threads).loss
+            row("numpy, W_h starts +1 ulp (untimed)", threads, "— | —", moved)
+        rates = f"{t.rate(t.best) / 1e6:.3f} / {t.rate(t.median) / 1e6:.3f}"
+        row(name, threads, f"{rates} | {t.best:.2f} / {t.median:.2f}", t.result.loss)
     print(f"\nload at the end: {load_note()}")
     return 0
 

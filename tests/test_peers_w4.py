@@ -160,3 +160,13 @@ def test_time_peer_counts_run_steps_and_keeps_every_call(peers, tiny):
     assert timing.best <= timing.median and timing.rate(timing.best) == 24 / timing.best
     np.testing.assert_array_equal(timing.result.loss, peers.numpy_w4(tiny, steps=4).loss)
     assert peers.max_rel_diff(np.array([1.0, 2.0]), np.array([1.0, 2.5])) == pytest.approx(0.2)
+
+
+def test_agreement_measures(peers, tiny):
+    assert peers.share_within(np.array([1.0, 1.0 + 1e-10, 1.1]), np.ones(3)) == pytest.approx(2 / 3)
+    moved = peers.one_ulp_moved(tiny)
+    assert np.all(moved.W_h > tiny.W_h) and np.all(np.nextafter(moved.W_h, -np.inf) == tiny.W_h)
+    np.testing.assert_array_equal(moved.W_o, tiny.W_o)
+    # five steps at rates 0.1 and 10 do not yet amplify one ulp beyond rounding size
+    rel = np.abs(peers.numpy_w4(moved).loss / peers.numpy_w4(tiny).loss - 1)
+    assert 0 < rel.max() < 1e-13
