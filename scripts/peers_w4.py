@@ -322,7 +322,15 @@ def _params(p):
 
 # --- timing and the table ---------------------------------------------------------------------
 
+def fastbp_w4(problem: W4Problem, steps=None, threads=2) -> W4Result:
+    """fastbp's kernel (scripts/benchkit/w4.py), warm after time_peer's one-step call."""
+    from benchkit.w4 import fastbp_w4 as run
+
+    return run(problem, steps, threads)
+
+
 PEERS = {
+    "fastbp": fastbp_w4,
     "numpy": numpy_w4,
     "jax": jax_w4,
     "jax-grad": jax_grad_w4,
