@@ -253,8 +253,7 @@ def jax_w4(problem: W4Problem, steps=None, threads=None, gradient="written") -> 
     """JAX on the CPU; XLA's own thread pool (`threads` is not applied)."""
     jax = _jax()
     steps = problem.steps if steps is None else steps
-    p = problem
-    arrays = [jax.device_put(a) for a in (p.inputs, p.targets, p.W_h, p.W_o, p.b_h, p.b_o, p.lr)]
+    arrays = [jax.device_put(a) for a in (problem.inputs, problem.targets, *_params(problem))]
     out = _jax_train(gradient)(*arrays, steps)
     return W4Result(*(np.asarray(a) for a in jax.block_until_ready(out)))
 
