@@ -31,6 +31,14 @@ TRAINING = {
     (False, "shared", True): ("float64",),
 }
 DTYPES = ("float64", "float32")
+# The networks of tests/test_networks.py (float64): (layers, activation, output_activation,
+# update, patterns, biases kind, two rates).
+NETWORKS = [
+    ((3, 4, 2), "tanh", "linear", "batch", 3, "per_unit", True),
+    ((3, 4, 2), "tanh", "linear", "batch", 1, "per_unit", True),
+    ((2, 3, 1), "sigmoid", "sigmoid", "online", 4, "shared", False),
+    ((4, 4, 4), "tanh", "sigmoid", "batch", 4, "fixed", False),
+]
 # (biases kind, per-layer rates) of the sharpness kernels: n = 8, 10 and 12 trained parameters.
 SHARPNESS = [(kind, per_layer) for kind in ("none", "shared", "per_unit") for per_layer in (False, True)]
 
@@ -71,10 +79,34 @@ def _table(dtype):
     step_table_array(0.5, 2, (0.05, 0.1), (0.5, 0.5), [0.1] * 8, dtype)
 
 
+def _network(job):
+    import numpy as np
+
+    from fastbp import kernels
+
+    (n_in, n_hidden, n_out), activation, output, update, patterns, biases, two_rates = job
+    one = np.ones(1)
+    kernels.train(
+        np.full((n_hidden * n_in + n_out * n_hidden, 1), 0.1),
+        one,
+        np.zeros((patterns, n_in)),
+        np.zeros((patterns, n_out)),
+        1,
+        lr_output=one if two_rates else None,
+        biases=np.zeros((n_hidden + n_out, 1)),
+        train_biases=biases != "fixed",
+        shared_biases=biases == "shared",
+        layers=(n_in, n_hidden, n_out),
+        activation=activation,
+        output_activation=output,
+        update=update,
+    )
+
+
 def _run(task):
     started = time.perf_counter()
     kind, job = task
-    {"training": _training, "sharpness": _sharpness, "table": _table}[kind](job)
+    {"training": _training, "network": _network, "sharpness": _sharpness, "table": _table}[kind](job)
     return task, time.perf_counter() - started
 
 
@@ -85,6 +117,7 @@ def tasks():
     )
     return (
         [("training", job) for job in training]
+        + [("network", job) for job in NETWORKS]
         + [("sharpness", job) for job in SHARPNESS]
         + [("table", dtype) for dtype in DTYPES]
     )
