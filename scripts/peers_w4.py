@@ -321,6 +321,7 @@ def _params(p):
 
 # --- timing and the table ---------------------------------------------------------------------
 
+
 def fastbp_w4(problem: W4Problem, steps=None, threads=2) -> W4Result:
     """fastbp's kernel (scripts/benchkit/w4.py), warm after time_peer's one-step call."""
     from benchkit.w4 import fastbp_w4 as run

@@ -8,9 +8,9 @@ import numpy as np
 def fastbp_w4(problem, steps=None, threads=None):
     """fastbp.kernels.train on ``problem`` (a peers_w4.W4Problem), warm: a ``W4Result``."""
     import numba
+    from peers_w4 import W4Result, flat_params, split_params
 
     from fastbp import kernels
-    from peers_w4 import W4Result, flat_params, split_params
 
     steps = problem.steps if steps is None else steps
     n_in, n_hidden, n_out = layers = (problem.W_h.shape[2], problem.W_h.shape[1], problem.W_o.shape[1])
