@@ -246,15 +246,21 @@ def _bias_gradients(state, R, j, n_hidden, n_out, shared, summed, lr_hidden, lr_
             rate = lr_hidden if u < n_hidden else lr_output
             _step_parameter(state, _row(R.biases, u), j, rate, delta, summed, _row(R.gradient, n_weights + u))
         return
-    g_h = state[R.delta_h + j]
-    for h in range(1, n_hidden):
-        g_h = g_h + state[_row(R.delta_h, h) + j]
-    g_o = state[R.delta_o + j]
-    for o in range(1, n_out):
-        g_o = g_o + state[_row(R.delta_o, o) + j]
+    g_h = _layer_sum(state, R.delta_h, n_hidden, j)
+    g_o = _layer_sum(state, R.delta_o, n_out, j)
     for u in range(n_hidden + n_out):
         rate, g = (lr_hidden, g_h) if u < n_hidden else (lr_output, g_o)
         _step_parameter(state, _row(R.biases, u), j, rate, g, False, R.biases)
+
+
+@njit(inline="always")
+def _layer_sum(state, first, n_units, j):
+    """Σ of rows first … first + n_units − 1 at lane j, left to right: a shared bias's gradient
+    (its layer's deltas, or their sums over the patterns)."""
+    total = state[first + j]
+    for u in range(1, n_units):
+        total = total + state[_row(first, u) + j]
+    return total
 
 
 @njit(inline="always")
@@ -274,12 +280,8 @@ def _apply_gradient(state, steps_not_below, R, net, flags, tol, noted, diag, cou
             _step_parameter(state, _row(R.weights, row), j, rate, g, False, R.gradient)
         if trained:
             if shared:
-                g_h = state[_row(R.gradient, n_weights) + j]
-                for h in range(1, n_hidden):
-                    g_h = g_h + state[_row(R.gradient, n_weights + h) + j]
-                g_o = state[_row(R.gradient, n_weights + n_hidden) + j]
-                for o in range(1, n_out):
-                    g_o = g_o + state[_row(R.gradient, n_weights + n_hidden + o) + j]
+                g_h = _layer_sum(state, _row(R.gradient, n_weights), n_hidden, j)
+                g_o = _layer_sum(state, _row(R.gradient, n_weights + n_hidden), n_out, j)
             for u in range(n_units):
                 rate = lr_hidden if u < n_hidden else lr_output
                 g = state[_row(R.gradient, n_weights + u) + j]

@@ -239,19 +239,3 @@ def update_biases(b_h1, b_h2, b_o1, b_o2, g_h1, g_h2, g_o1, g_o2, lr_hidden, lr_
         fma(-lr_output, g_o1, b_o1),
         fma(-lr_output, g_o2, b_o2),
     )
-
-
-@njit(inline="always")
-def total_loss(i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8):
-    """E_total at the given weights (forward pass and loss only)."""
-    h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2 = forward(i1, i2, w1, w2, w3, w4, w5, w6, w7, w8)
-    return loss(t1, t2, a_o1, a_o2)[2]
-
-
-@njit(inline="always")
-def total_loss_biased(i1, i2, t1, t2, w1, w2, w3, w4, w5, w6, w7, w8, b_h1, b_h2, b_o1, b_o2):
-    """E_total at the given weights and biases."""
-    h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2 = forward_biased(
-        i1, i2, w1, w2, w3, w4, w5, w6, w7, w8, b_h1, b_h2, b_o1, b_o2
-    )
-    return loss(t1, t2, a_o1, a_o2)[2]
