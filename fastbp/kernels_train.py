@@ -60,8 +60,11 @@ def train_kernel(variant):
     )
     biased, trained = variant.with_biases, variant.train_biases
     flags = (biased, trained, variant.shared_biases, variant.steps == "online")
-    # The step's structure is chosen here, so that the kernel inlines only the one it runs.
-    take_step = {"one_pattern": step_one_pattern, "batch": step_batch, "online": step_online}[variant.steps]
+    # The step's structure, as two booleans: Numba prunes the branches they rule out before it
+    # inlines a step, so the kernel holds only the one it runs. (Not the step function itself in
+    # the closure: a dispatcher pickles with a per-process id, and the closure's pickle is part of
+    # the cache key, so the kernel would never load from the cache in another process.)
+    one_pattern, online = variant.steps == "one_pattern", variant.steps == "online"
     two_rates, diagnostics = variant.two_rates, variant.diagnostics
     v_rows, c_rows = trackers.VALUE_ROWS, trackers.COUNT_ROWS
     lr_hidden_row, lr_output_row, min_row, loss_row = rows.lr_hidden, rows.lr_output, rows.min, rows.loss
@@ -139,12 +142,27 @@ def train_kernel(variant):
                     if trackers.is_special(k, s0, steps):
                         if k > s0:  # E_{k-1} (a slice's first step has it carried)
                             diag[:BLOCK] = state[loss_row * BLOCK : (loss_row + 1) * BLOCK]
-                        take_step(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k)
+                        if one_pattern:
+                            step_one_pattern(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k)
+                        elif online:
+                            step_online(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k)
+                        else:
+                            step_batch(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k)
                         trackers.block_note_special(diag, counts, state, R.loss, R.min, k, steps, tol)
                     else:  # noted inside the step's last pass
-                        take_step(state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k)
+                        if one_pattern:
+                            step_one_pattern(state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k)
+                        elif online:
+                            step_online(state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k)
+                        else:
+                            step_batch(state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k)
                 else:
-                    take_step(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0)
+                    if one_pattern:
+                        step_one_pattern(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0)
+                    elif online:
+                        step_online(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0)
+                    else:
+                        step_batch(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0)
                 if record_every > 0:
                     if until_record == 0:
                         for j in range(n):

@@ -362,7 +362,7 @@ def test_equal_rates_are_the_single_rate_bits(dtype):
         two_rates = kernels.train(
             w, lr, COURSE_INPUTS, TARGETS, 80, record_every=1, lr_output=lr.copy(), **options
         )
-        assert_same_bits(two_rates, one_rate)
+        assert_same_bits(two_rates, one_rate, nan_bits=False)  # another kernel, as above
     for inputs, targets, weights, biases in FD_POINTS:
         one = fastbp.step_table(
             0.8, 30, inputs, targets, weights, str(np.dtype(dtype)), biases=biases, train_biases=True

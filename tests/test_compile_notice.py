@@ -78,3 +78,29 @@ def test_a_first_sweep_says_it_compiles_and_a_second_does_not(tmp_path):
     assert first.index("compiling") < first.index("plan:")  # said before the wait, not after
     assert "compiling" not in sweep("b")
     assert np.isfinite(float(first.split("at ")[-1].split(" M run-steps/s")[0].replace(",", "")))
+
+
+_CLOSURE_DIGESTS = """
+import hashlib
+from numba.core.serialize import dumps
+from fastbp.compile_time import Variant
+from fastbp.kernels_train import train_kernel
+for variant in (Variant(), Variant.of(layers=(2, 3, 1), patterns=4, update="online", biases=True, train_biases=True)):
+    closure = train_kernel(variant).py_func.__closure__
+    print(hashlib.sha256(dumps(tuple(cell.cell_contents for cell in closure))).hexdigest())
+"""
+
+
+def test_a_training_kernels_cache_key_is_the_same_in_every_process():
+    """Numba keys a cached closure by the pickle of its cell contents: anything in them that
+    pickles differently per process (a dispatcher carries a random id) means the kernel is
+    compiled again by every process and never loaded from the cache."""
+
+    def digests():
+        done = subprocess.run([sys.executable, "-c", _CLOSURE_DIGESTS], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    first = digests()
+    assert len(first) == 2 and first[0] != first[1]
+    assert digests() == first
