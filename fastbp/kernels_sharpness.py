@@ -26,11 +26,12 @@ steps:
 Why not Jacobi across runs: it needs ~5 sweeps of r(r − 1)/2 rotations with two sqrt and two
 divisions each (~150 long-latency operations a run for r = 6, against r − 1 here).
 
-Layout as the training kernel's (``kernels_train``): blocks of ``BLOCK`` runs as structure of arrays (each matrix entry a row
-of lanes), one ``prange`` iteration per block, a short block padded by repeating its last run,
-unsigned row offsets, IEEE operations only (no fastmath). With per-layer rates the P^½ H P^½
-matrices are 64 more lanes of the same eigenvalue code. Every lane does the same operations, so
-a run's bits depend on its own inputs only (not on R, its position or the thread count).
+Layout as the training kernel's (``kernels_train``): blocks of ``BLOCK`` runs as structure of
+arrays (each matrix entry a row of lanes), one ``prange`` iteration per block, a short block
+padded by repeating its last run, unsigned row offsets, IEEE operations only (no fastmath); the
+P^½ H P^½ matrices of per-layer rates in a second region. One compiled kernel for every n and
+both; each lane does the same operations, so a run's bits depend on its own inputs only (not on
+R, its position or the thread count).
 """
 
 import functools
@@ -52,8 +53,7 @@ _TINY = 2.0**-900
 
 # Per-unit output parameters w5 w6 w7 w8 b_o1 b_o2 as entries V[k, l] of the output layer
 # (l = 2 is the bias, whose input is 1).
-_OUT_K = (0, 0, 1, 1, 0, 1)
-_OUT_L = (0, 1, 0, 1, 2, 2)
+_OUT_K, _OUT_L = (0, 0, 1, 1, 0, 1), (0, 1, 0, 1, 2, 2)
 
 # Rows of the first region of a block (BLOCK lanes): the block's runs, what each output
 # parameter multiplies (a_h1, a_h2, 1), σ'(h_j), γ_ok, δ_ok, √(lr_hidden·lr_output), whether
@@ -65,17 +65,18 @@ _A = 14  # ã: rows 14, 15, 16
 _S = 17  # σ'(h1), σ'(h2)
 _G = 19  # γ_o1, γ_o2
 _D = 21  # δ_o1, δ_o2
-_LR_HO, _OK = 23, 24
-_K = 25
+_LR_HO, _OK, _K = 23, 24, 25
 _FIRST_ROWS = _K + 36
 #: n trained parameters: (per-unit output parameters in K, r = the size of S).
 _SIZES = {8: (4, 6), 10: (6, 7), 12: (6, 8)}
+#: Rows of a matrix region by r: S (packed, r(r + 1)/2 rows), then W (5 + 2r rows).
+_REGION_ROWS = tuple(r * (r + 1) // 2 + 5 + 2 * r for r in range(9))
 # Row offsets as unsigned integers (kernels_train: a signed index gets a negative-index check that
 # hides the unit stride from LLVM).
 _ROW = tuple(np.uint64(row * BLOCK) for row in range(_FIRST_ROWS))
 
 
-@njit(inline="always")
+@njit
 def _packed(i, j):
     """Row of entry (i, j) of a symmetric matrix stored as its lower triangle."""
     i, j = max(i, j), min(i, j)
@@ -109,30 +110,9 @@ def _reduction_terms(n, i1, i2):
 
 
 @njit(inline="always")
-def _copy_row(buf, row, source, start, n_runs):
-    """Row ``row`` of the block from ``source`` (R,), a short block padded with copies of its last
-    run. A full block is a contiguous copy (vector loads: padding's per-lane index is a gather)."""
-    at = row * BLOCK
-    if n_runs == BLOCK:
-        buf[at : at + BLOCK] = source[start : start + BLOCK]
-    else:
-        for lane in range(BLOCK):
-            buf[at + lane] = source[start + min(lane, n_runs - 1)]
-
-
-@njit(inline="always")
-def _copy_in(buf, weights, biases, lr_hidden, lr_output, start, n_runs):
-    for m in range(8):
-        _copy_row(buf, _IN + m, weights[m], start, n_runs)
-    for m in range(4):
-        _copy_row(buf, _IN + 8 + m, biases[m], start, n_runs)
-    _copy_row(buf, _LR_H, lr_hidden, start, n_runs)
-    _copy_row(buf, _LR_O, lr_output, start, n_runs)
-
-
-@njit(inline="always")
-def _load(buf, i1, i2, t1, t2):
+def _load(buf, pairs):
     """Forward pass and the per-run numbers K is made of, into the first region's rows."""
+    i1, i2, t1, t2 = pairs
     for lane in range(BLOCK):
         x = np.uint64(lane)
         w1, w2, w3, w4 = buf[_ROW[0] + x], buf[_ROW[1] + x], buf[_ROW[2] + x], buf[_ROW[3] + x]
@@ -193,16 +173,16 @@ def _assemble_K(buf, n_out):
 
 
 @njit(inline="always")
-def _reduce(buf, S0, lanes, r, per_layer, t_entry, t_k, t_coef):
-    """S = Tᵀ K T into lanes 0..BLOCK−1 of the S region; with per-layer rates P^½ S P^½ (hidden
-    coordinates 0, 1 scaled by √lr_hidden, the rest by √lr_output) into lanes BLOCK..2·BLOCK−1."""
-    row, S_row = np.uint64(BLOCK), np.uint64(lanes)
+def _reduce(buf, S0, S1, r, per_layer, terms):
+    """S = Tᵀ K T into the S region at S0; with per-layer rates P^½ S P^½ (hidden coordinates 0, 1
+    scaled by √lr_hidden, the rest by √lr_output) into the one at S1."""
+    row, (t_entry, t_k, t_coef) = np.uint64(BLOCK), terms
     for e in range(r * (r + 1) // 2):
-        out = S0 + np.uint64(e) * S_row
+        out = S0 + np.uint64(e) * row
         for lane in range(BLOCK):
             buf[out + np.uint64(lane)] = 0.0
     for t in range(t_entry.shape[0]):
-        out, src, coef = S0 + np.uint64(t_entry[t]) * S_row, np.uint64(_K + t_k[t]) * row, t_coef[t]
+        out, src, coef = S0 + np.uint64(t_entry[t]) * row, np.uint64(_K + t_k[t]) * row, t_coef[t]
         for lane in range(BLOCK):
             x = np.uint64(lane)
             buf[out + x] += coef * buf[src + x]
@@ -210,22 +190,27 @@ def _reduce(buf, S0, lanes, r, per_layer, t_entry, t_k, t_coef):
         for a in range(r):
             for b in range(a + 1):
                 rate = (_LR_H if a < 2 else _LR_HO) if b < 2 else _LR_O
-                e, factor = S0 + np.uint64(_packed(a, b)) * S_row, np.uint64(rate) * row
+                e, factor = np.uint64(_packed(a, b)) * row, np.uint64(rate) * row
                 for lane in range(BLOCK):
                     x = np.uint64(lane)
-                    buf[e + row + x] = buf[factor + x] * buf[e + x]
+                    buf[S1 + e + x] = buf[factor + x] * buf[S0 + e + x]
 
 
 @njit(inline="always")
-def _scale(buf, S0, W0, lanes, r):
+def _scale(buf, S0, W0, r):
     """Divide each matrix by its largest |entry| m (first by 2**-900 when m is tiny, exactly), so
     that the bisection's minors neither over- nor underflow; keep what undoes it in W0 rows 0, 1,
-    and 0.0 in row 2 where an entry is not finite."""
-    L = np.uint64(lanes)
-    for lane in range(lanes):
+    and 0.0 in row 2 where an entry is not finite. Entries in two halves: LLVM unrolls each (not
+    r = 8's 36 in one loop, which left the lanes' loop around it scalar)."""
+    L, n_entries, half = np.uint64(BLOCK), r * (r + 1) // 2, r * (r + 1) // 4
+    for lane in range(BLOCK):
         x = np.uint64(lane)
         m, finite = 0.0, 1.0
-        for e in range(r * (r + 1) // 2):
+        for e in range(half):
+            v = abs(buf[S0 + np.uint64(e) * L + x])
+            m = v if v > m else m
+            finite = finite if v - v == 0.0 else 0.0
+        for e in range(half, n_entries):
             v = abs(buf[S0 + np.uint64(e) * L + x])
             m = v if v > m else m
             finite = finite if v - v == 0.0 else 0.0
@@ -233,27 +218,30 @@ def _scale(buf, S0, W0, lanes, r):
         mf = m * f
         inv = 1.0 / mf if mf > 0.0 else 1.0
         buf[W0 + x], buf[W0 + L + x], buf[W0 + L + L + x] = mf, 1.0 / f, finite
-        for e in range(r * (r + 1) // 2):
+        for e in range(half):
+            at = S0 + np.uint64(e) * L + x
+            buf[at] = (buf[at] * f) * inv
+        for e in range(half, n_entries):
             at = S0 + np.uint64(e) * L + x
             buf[at] = (buf[at] * f) * inv
 
 
 @njit(inline="always")
-def _tridiagonalise(buf, S0, W0, lanes, r):
+def _tridiagonalise(buf, S0, W0, r):
     """Householder: S ← Qᵀ S Q tridiagonal in place (diagonal α, subdiagonal β), one reflection
     I − τ v vᵀ per column k < r − 2; β_k into W0 row 3 + k; v kept in column k itself."""
-    L = np.uint64(lanes)
+    L = np.uint64(BLOCK)
     acc, tau, p = W0 + np.uint64(3 + r) * L, W0 + np.uint64(4 + r) * L, W0 + np.uint64(5 + r) * L
     for k in range(r - 2):
-        for lane in range(lanes):
+        for lane in range(BLOCK):
             buf[acc + np.uint64(lane)] = 0.0
         for i in range(k + 1, r):
             e = S0 + np.uint64(_packed(i, k)) * L
-            for lane in range(lanes):
+            for lane in range(BLOCK):
                 x = np.uint64(lane)
                 buf[acc + x] += buf[e + x] * buf[e + x]
         first, beta = S0 + np.uint64(_packed(k + 1, k)) * L, W0 + np.uint64(3 + k) * L
-        for lane in range(lanes):
+        for lane in range(BLOCK):
             x = np.uint64(lane)
             sigma2, x0 = buf[acc + x], buf[first + x]
             norm = math.sqrt(sigma2)
@@ -265,24 +253,24 @@ def _tridiagonalise(buf, S0, W0, lanes, r):
         # p = τ A v, then w = p − (τ/2)(vᵀp) v, A ← A − v wᵀ − w vᵀ on the trailing block.
         for i in range(k + 1, r):
             pi = p + np.uint64(i) * L
-            for lane in range(lanes):
+            for lane in range(BLOCK):
                 buf[pi + np.uint64(lane)] = 0.0
             for j in range(k + 1, r):
                 a, v = S0 + np.uint64(_packed(i, j)) * L, S0 + np.uint64(_packed(j, k)) * L
-                for lane in range(lanes):
+                for lane in range(BLOCK):
                     x = np.uint64(lane)
                     buf[pi + x] += buf[a + x] * buf[v + x]
-        for lane in range(lanes):
+        for lane in range(BLOCK):
             buf[acc + np.uint64(lane)] = 0.0
         for i in range(k + 1, r):
             pi, v = p + np.uint64(i) * L, S0 + np.uint64(_packed(i, k)) * L
-            for lane in range(lanes):
+            for lane in range(BLOCK):
                 x = np.uint64(lane)
                 buf[pi + x] *= buf[tau + x]
                 buf[acc + x] += buf[v + x] * buf[pi + x]
         for i in range(k + 1, r):
             pi, v = p + np.uint64(i) * L, S0 + np.uint64(_packed(i, k)) * L
-            for lane in range(lanes):
+            for lane in range(BLOCK):
                 x = np.uint64(lane)
                 buf[pi + x] -= (0.5 * buf[tau + x] * buf[acc + x]) * buf[v + x]
         for i in range(k + 1, r):
@@ -290,24 +278,24 @@ def _tridiagonalise(buf, S0, W0, lanes, r):
                 a = S0 + np.uint64(_packed(i, j)) * L
                 vi, vj = S0 + np.uint64(_packed(i, k)) * L, S0 + np.uint64(_packed(j, k)) * L
                 wi, wj = p + np.uint64(i) * L, p + np.uint64(j) * L
-                for lane in range(lanes):
+                for lane in range(BLOCK):
                     x = np.uint64(lane)
                     buf[a + x] -= buf[vi + x] * buf[wj + x] + buf[wi + x] * buf[vj + x]
     last = W0 + np.uint64(3 + r - 2) * L
-    for lane in range(lanes):
+    for lane in range(BLOCK):
         x = np.uint64(lane)
         buf[last + x] = buf[S0 + np.uint64(_packed(r - 1, r - 2)) * L + x]
 
 
 @njit(inline="always")
-def _top_eigenvalue(buf, S0, W0, lanes, r):
+def _top_eigenvalue(buf, S0, W0, r):
     """Bisection for λ_max of the tridiagonal (α on S's diagonal, β in W0 rows 3 …): the bracket
     [max(0, max α), Gershgorin bound] in W0 rows 3 + r, 4 + r (lo, hi) is halved ``N_BISECT``
     times; lo starts at 0 or above since H's null space puts 0 among its eigenvalues."""
-    L = np.uint64(lanes)
+    L = np.uint64(BLOCK)
     lo, hi = W0 + np.uint64(3 + r) * L, W0 + np.uint64(4 + r) * L  # reuses acc and tau
     alpha0, beta0 = S0, W0 + np.uint64(3) * L
-    for lane in range(lanes):
+    for lane in range(BLOCK):
         x = np.uint64(lane)
         top, bound = 0.0, -np.inf
         for i in range(r):
@@ -320,12 +308,12 @@ def _top_eigenvalue(buf, S0, W0, lanes, r):
     # b2 = β² in the p rows (free now), α stays on S's diagonal.
     b2 = W0 + np.uint64(5 + r) * L
     for i in range(r - 1):
-        for lane in range(lanes):
+        for lane in range(BLOCK):
             x = np.uint64(lane)
             beta = buf[beta0 + np.uint64(i) * L + x]
             buf[b2 + np.uint64(i) * L + x] = beta * beta
     for _ in range(N_BISECT):
-        for lane in range(lanes):
+        for lane in range(BLOCK):
             x = np.uint64(lane)
             mid = 0.5 * (buf[lo + x] + buf[hi + x])
             q_prev, q = 1.0, mid - buf[alpha0 + x]
@@ -339,49 +327,67 @@ def _top_eigenvalue(buf, S0, W0, lanes, r):
             buf[lo + x] = buf[lo + x] if definite else mid
 
 
-def _make_kernel(n, per_layer):
-    """The compiled kernel for n trained parameters (8, 10, 12), with or without rates' matrices.
-    n and per_layer are closure constants: each variant is its own cache entry."""
-    n_out, r = _SIZES[n]
-    lanes = 2 * BLOCK if per_layer else BLOCK
-    n_entries = r * (r + 1) // 2
-    S_offset = _FIRST_ROWS * BLOCK
-    W_offset = S_offset + n_entries * lanes
-    total_rows = _FIRST_ROWS * BLOCK + (n_entries + 5 + 2 * r) * lanes
+def _matrix_steps(r):
+    """K's output rows, S (P^½ S P^½ in a second region), then scale, tridiagonalise and bisect:
+    compiled for one r, whose sizes and offsets are then constants (loops over entries unrolled,
+    lanes' loops between rows a known distance apart: vector code with no overlap check)."""
+    S0, W = np.uint64(_FIRST_ROWS * BLOCK), np.uint64(r * (r + 1) // 2 * BLOCK)
+    span, n_out = np.uint64(_REGION_ROWS[r] * BLOCK), 4 if r == 6 else 6
 
-    @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-    def kernel(
-        weights, biases, lr_hidden, lr_output, i1, i2, t1, t2, t_entry, t_k, t_coef, out_sharp, out_stab
-    ):
-        R = weights.shape[1]
-        for block in prange((R + BLOCK - 1) // BLOCK):
-            start = block * BLOCK
-            n_runs = min(BLOCK, R - start)
-            buf = np.empty(total_rows)
-            S0, W0, L = np.uint64(S_offset), np.uint64(W_offset), np.uint64(lanes)
-            _copy_in(buf, weights, biases, lr_hidden, lr_output, start, n_runs)
-            _load(buf, i1, i2, t1, t2)
-            _assemble_K(buf, n_out)
-            _reduce(buf, S0, lanes, r, per_layer, t_entry, t_k, t_coef)
-            _scale(buf, S0, W0, lanes, r)
-            _tridiagonalise(buf, S0, W0, lanes, r)
-            _top_eigenvalue(buf, S0, W0, lanes, r)
-            lo, hi = W0 + np.uint64(3 + r) * L, W0 + np.uint64(4 + r) * L
-            for j in range(n_runs):
-                for half in range(lanes // BLOCK):
-                    x = np.uint64(j + half * BLOCK)
-                    lam = 0.5 * (buf[lo + x] + buf[hi + x]) * buf[W0 + x] * buf[W0 + L + x]
-                    ok = buf[W0 + L + L + x] * buf[_OK * BLOCK + j]
-                    value = lam if ok == 1.0 else np.nan
-                    if half == 0:
-                        out_sharp[start + j] = value
-                    else:
-                        out_stab[start + j] = value
+    @njit(nogil=True, error_model="numpy")
+    def steps(buf, regions, terms):
+        _assemble_K(buf, n_out)
+        _reduce(buf, S0, S0 + span, r, regions == 2, terms)
+        for region in range(regions):
+            base = S0 + np.uint64(region) * span
+            _scale(buf, base, base + W, r)
+            _tridiagonalise(buf, base, base + W, r)
+            _top_eigenvalue(buf, base, base + W, r)
 
-    return kernel
+    return steps
 
 
-_KERNELS = {}
+_STEPS_6, _STEPS_7, _STEPS_8 = _matrix_steps(6), _matrix_steps(7), _matrix_steps(8)
+
+
+@njit(nogil=True, error_model="numpy")
+def _block(weights, biases, rates, pairs, r, regions, terms, start, n_runs, out):
+    """λ_max (region 0) and the P^½ S P^½ number (region 1) of runs start … into ``out``, NaN where
+    a weight, bias or matrix entry is not finite (a function: Numba's parallel passes are slow)."""
+    buf = np.empty(_FIRST_ROWS * BLOCK + regions * _REGION_ROWS[r] * BLOCK)
+    for m in range(14):  # rows _IN … _LR_O; a short block padded with copies of its last run
+        source, at = weights[m] if m < 8 else biases[m - 8] if m < 12 else rates[m - 12], m * BLOCK
+        if n_runs == BLOCK:  # a contiguous copy (vector loads: padding's per-lane index is a gather)
+            buf[at : at + BLOCK] = source[start : start + BLOCK]
+        else:
+            for lane in range(BLOCK):
+                buf[at + lane] = source[start + min(lane, n_runs - 1)]
+    _load(buf, pairs)
+    if r == 6:
+        _STEPS_6(buf, regions, terms)
+    elif r == 7:
+        _STEPS_7(buf, regions, terms)
+    else:
+        _STEPS_8(buf, regions, terms)
+    L, W0 = np.uint64(BLOCK), np.uint64((_FIRST_ROWS + r * (r + 1) // 2) * BLOCK)
+    for region in range(regions):
+        W = W0 + np.uint64(region * _REGION_ROWS[r] * BLOCK)
+        lo, hi = W + np.uint64(3 + r) * L, W + np.uint64(4 + r) * L
+        for j in range(n_runs):
+            x = np.uint64(j)
+            lam = 0.5 * (buf[lo + x] + buf[hi + x]) * buf[W + x] * buf[W + L + x]
+            ok = buf[W + L + L + x] * buf[_OK * BLOCK + j]
+            out[region][start + j] = lam if ok == 1.0 else np.nan
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def _kernel(weights, biases, rates, pairs, r, regions, terms, out):
+    """Every block of runs, in parallel. One compiled kernel for every n (S of size r) and for
+    both ``per_layer`` (regions 2 or 1): run-time values, so a sweep's first call compiles once."""
+    R = weights.shape[1]
+    for block in prange((R + BLOCK - 1) // BLOCK):
+        start = block * BLOCK
+        _block(weights, biases, rates, pairs, r, regions, terms, start, min(BLOCK, R - start), out)
 
 
 def _rates(field, value, n_runs):
@@ -431,13 +437,9 @@ def stability_numbers(
     i1, i2 = (float(v) for v in inputs)
     t1, t2 = (float(v) for v in targets)
     n = (10 if shared_biases else 12) if train_biases else 8
-    key = (n, bool(per_layer))
-    if key not in _KERNELS:
-        _KERNELS[key] = _make_kernel(*key)
-    sharp, stab = np.empty(R), np.empty(R)
-    _KERNELS[key](
-        weights, biases, lr_hidden, lr_output, i1, i2, t1, t2, *_reduction_terms(n, i1, i2), sharp, stab
-    )
+    sharp, stab, rates, pairs = np.empty(R), np.empty(R), (lr_hidden, lr_output), (i1, i2, t1, t2)
+    regions, terms = 2 if per_layer else 1, _reduction_terms(n, i1, i2)
+    _kernel(weights, biases, rates, pairs, _SIZES[n][1], regions, terms, (sharp, stab))
     if not per_layer:
         stab = lr_hidden * sharp
     return sharp, stab

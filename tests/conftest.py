@@ -50,7 +50,7 @@ SLOW = {
 CODEGEN = {
     "test_fastmath.py": {"test_exp_and_sigmoid_loops_vectorise", "test_vector_loop_check_rejects_libm_exp"},
     "test_kernels.py": {"test_block_update_loop_is_vectorised"},
-    "test_kernels_sharpness.py": {"test_the_eigenvalue_steps_are_vector_code"},
+    "test_kernels_sharpness.py": {"test_the_matrix_steps_are_vector_code"},
     "test_kernel_floor.py": {"test_counts_per_run_step"},
 }
 LISTS = {"slow": SLOW, "codegen": CODEGEN}

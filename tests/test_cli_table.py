@@ -322,8 +322,10 @@ def test_a_long_parquet_table_is_written_in_row_groups_within_the_memory_cap(tmp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-@pytest.mark.parametrize("signal_, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+# Each signal and each format once (how the command stops and how a format writes are apart).
+@pytest.mark.parametrize(
+    ("fmt", "signal_", "code"), [("csv", signal.SIGTERM, 143), ("parquet", signal.SIGINT, 130)]
+)
 def test_a_stopped_table_leaves_no_temporary_file(fmt, signal_, code, tmp_path):
     out = tmp_path / f"out.{fmt}"
     proc = start_capped(["table", "--lr", "1", "--steps", "2000000000", "--format", fmt, "--out", out])

@@ -139,11 +139,11 @@ def vector_stores(ir, dtype):
     return [int(a or b) for a, b in re.findall(pattern, ir)]
 
 
-# The steps whose code is checked: the exercise's in both dtypes, and each other kind of step once
-# (two rates; biases in the sums with the trained biases' update; the diagnostics noted inside).
+# The steps whose code is checked: the exercise's, and each other kind of step once (two rates, in
+# float32: it holds the exercise's step and stands for its float32 code; biases in the sums with
+# the trained biases' update; the diagnostics noted inside).
 VECTOR_VARIANTS = {
     "exercise": (Variant(), False, np.float64),
-    "exercise-float32": (Variant(), False, np.float32),
     "rates": (Variant(two_rates=True), False, np.float32),
     "shared": (Variant(biases="shared"), False, np.float64),
     "diagnostics": (Variant(diagnostics=True), True, np.float64),

@@ -7,7 +7,6 @@ import numba
 import numpy as np
 import pytest
 from codegen import compiled, divisions
-from numba import njit
 
 from fastbp import kernels_sharpness as ks
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
@@ -206,25 +205,19 @@ def test_bad_input_names_the_field(change, field):
         stability_numbers(**{**call, **change})
 
 
-R_TEST = 6  # the n = 8 matrix size, a compile-time constant here as in the kernel
-
-
-@njit
-def _eigen_steps(buf):
-    S0, W0 = np.uint64(0), np.uint64(21 * ks.BLOCK)
-    ks._scale(buf, S0, W0, ks.BLOCK, R_TEST)
-    ks._tridiagonalise(buf, S0, W0, ks.BLOCK, R_TEST)
-    ks._top_eigenvalue(buf, S0, W0, ks.BLOCK, R_TEST)
-
-
-def test_the_eigenvalue_steps_are_vector_code():
-    """Scaling, Householder and bisection run across the block's lanes: their divisions and
-    square roots are vector ones. (A loop whose rows LLVM cannot prove apart keeps a scalar copy
-    behind a runtime overlap check, which the distinct rows always pass: so not "no scalar".)"""
-    buf = np.random.default_rng(0).normal(size=(21 + 5 + 2 * R_TEST) * ks.BLOCK)
-    ir, _asm = compiled(_eigen_steps, buf)
+def test_the_matrix_steps_are_vector_code():
+    """The kernel's steps on the block's matrices (K, S, scaling, Householder, bisection) run
+    across its lanes: their divisions and square roots are vector ones. Checked on the largest S
+    (r = 8: its 36 entries in one loop LLVM did not unroll, which left the scaling scalar); the
+    smaller ones are the same code with fewer entries. (A loop whose rows LLVM cannot prove apart
+    keeps a scalar copy behind a runtime overlap check, which the distinct rows always pass: so
+    not "no scalar".)"""
+    r, n = 8, 12
+    steps = ks._matrix_steps(r)  # a dispatcher of its own: compiled here, not loaded from the cache
+    buf = np.random.default_rng(0).normal(size=(ks._FIRST_ROWS + 2 * ks._REGION_ROWS[r]) * ks.BLOCK)
+    ir, _asm = compiled(steps, buf, 2, ks._reduction_terms(n, 0.05, 0.1))
     vector, scalar = divisions(ir, np.float64)
-    # At least one vector division per Householder reflection (R − 2 of them). AVX-512 builds show
+    # At least one vector division per Householder reflection (r − 2 of them). AVX-512 builds show
     # twice that (LLVM interleaves the loops); an AVX2 build keeps fewer copies, hence no more.
-    assert len(vector) >= R_TEST - 2 and min(vector) >= 4 and scalar <= len(vector), (vector, scalar)
+    assert len(vector) >= r - 2 and min(vector) >= 4 and scalar <= len(vector), (vector, scalar)
     assert re.findall(r"@llvm\.sqrt\.v(\d+)f64", ir) and "@llvm.sqrt.f64(" not in ir
