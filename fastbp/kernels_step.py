@@ -3,8 +3,15 @@
 
 A pattern's forward pass is two passes over the block's runs (the hidden layer, then the output
 layer), its backward pass a third. Each pass reads and writes lane j only, and its loops over
-units have compile-time trip counts (the network is a tuple of constants), so LLVM unrolls the
-small ones and vectorises the loop over the block's runs. The equations are ``model.py``'s.
+units have compile-time trip counts (the network is a tuple of constants). The equations are
+``model.py``'s, one unit or parameter at a time (``_hidden_unit`` … ``_bias_steps``).
+
+Two loop orders. On one pattern (the exercise) a pass is one loop over the block's runs with
+every unit inside: LLVM unrolls the units and vectorises that loop, and the state is read once
+per pass. With several patterns (batch or online) each unit and parameter gets its own loop over
+the runs: inside one loop over the runs a bigger network's unit loops are not unrolled (a
+10-5-10 network's are not), and the loop over the runs then stays scalar. Each run meets the
+same operations in the same order either way, so the bits do not depend on the order.
 """
 
 import numpy as np
@@ -22,9 +29,8 @@ from fastbp.model import activate, half_square, unit_delta
 # them against the table's). Making the addend every step measured ~10 % slower for trained runs.
 
 # A network is passed to the passes below as the tuple (n_in, n_hidden, n_out, hidden activation,
-# output activation), and a variant's bias flags as (biased, trained, shared): compile-time
-# constants, so the loops over units have constant trip counts. LLVM unrolls the small ones
-# completely, and the loop over a block's runs, innermost then, is what it vectorises.
+# output activation), and a variant's flags as (biased, trained, shared, online): compile-time
+# constants, so the loops over units have constant trip counts.
 
 
 @njit(inline="always")
@@ -65,22 +71,45 @@ def _unit_sum(state, x, j, first_weight, n_senders, sender_row, bias, biased, fr
 
 
 @njit(inline="always")
-def _forward(state, R, net, biased, x):
-    """The forward pass of the current pattern for every run of a block: the hidden layer's
-    activations, then the output layer's, into their rows (two passes over the block)."""
-    n_in, n_hidden, n_out, hidden_kind, output_kind = net
+def _hidden_unit(state, R, net, biased, x, h, j):
+    n_in, hidden_kind = net[0], net[3]
+    w = _row(R.weights, h * n_in)
+    net_h = _unit_sum(state, x, j, w, n_in, R.a_h, _row(R.biases, h), biased, True)
+    state[_row(R.a_h, h) + j] = activate(net_h, hidden_kind)
+
+
+@njit(inline="always")
+def _output_unit(state, R, net, biased, x, k, j):
+    n_in, n_hidden, output_kind = net[0], net[1], net[4]
+    w = _row(R.weights, n_hidden * n_in + k * n_hidden)
+    net_o = _unit_sum(state, x, j, w, n_hidden, R.a_h, _row(R.biases, n_hidden + k), biased, False)
+    state[_row(R.a_o, k) + j] = activate(net_o, output_kind)
+
+
+@njit(inline="always")
+def _forward_in_one_loop(state, R, net, biased, x):
+    """The forward pass of the current pattern for every run of a block: the hidden units'
+    activations, then the output units', into their rows; each layer one loop over the runs with
+    its units inside (the exercise's order: see "Two loop orders" above)."""
+    n_hidden, n_out = net[1], net[2]
     for lane in range(BLOCK):
-        j = np.uint64(lane)
         for h in range(n_hidden):
-            w = _row(R.weights, h * n_in)
-            net_h = _unit_sum(state, x, j, w, n_in, R.a_h, _row(R.biases, h), biased, True)
-            state[_row(R.a_h, h) + j] = activate(net_h, hidden_kind)
+            _hidden_unit(state, R, net, biased, x, h, np.uint64(lane))
     for lane in range(BLOCK):
-        j = np.uint64(lane)
         for k in range(n_out):
-            w = _row(R.weights, n_hidden * n_in + k * n_hidden)
-            net_o = _unit_sum(state, x, j, w, n_hidden, R.a_h, _row(R.biases, n_hidden + k), biased, False)
-            state[_row(R.a_o, k) + j] = activate(net_o, output_kind)
+            _output_unit(state, R, net, biased, x, k, np.uint64(lane))
+
+
+@njit(inline="always")
+def _forward_per_unit(state, R, net, biased, x):
+    """``_forward_in_one_loop`` as one loop over the runs per unit."""
+    n_hidden, n_out = net[1], net[2]
+    for h in range(n_hidden):
+        for lane in range(BLOCK):
+            _hidden_unit(state, R, net, biased, x, h, np.uint64(lane))
+    for k in range(n_out):
+        for lane in range(BLOCK):
+            _output_unit(state, R, net, biased, x, k, np.uint64(lane))
 
 
 @njit(inline="always")
@@ -107,17 +136,17 @@ def step_one_pattern(state, steps_not_below, data, tol, R, net, flags, noted, di
     """One step (docs/model.md "Update and steps") of every run of a block on one pattern (the
     exercise): the forward pass, then E, the gradient and the update in one backward pass.
 
-    ``data`` holds the patterns (each one's inputs, then its targets); ``R`` the state's row offsets; ``net`` the network and ``flags`` (biased,
-    trained, shared) the variant's; ``noted`` whether the diagnostics note step ``k`` here: all
-    compile-time constants. A step takes three passes over the block, not one: it is one long
-    dependency chain per run (exp, divide, exp, divide, backward), and a short loop body of
-    independent runs lets the CPU keep many runs' chains in flight at once. Measured 1.35-1.5x
-    faster than one fused pass, with the same operations per run and so the same bits. Each pass
-    reads and writes lane j only.
+    ``data`` holds the patterns (each one's inputs, then its targets); ``R`` the state's row
+    offsets; ``net`` the network and ``flags`` the variant's; ``noted`` whether the diagnostics
+    note step ``k`` here: all compile-time constants. A step takes three passes over the block,
+    not one: it is one long dependency chain per run (exp, divide, exp, divide, backward), and a
+    short loop body of independent runs lets the CPU keep many runs' chains in flight at once.
+    Measured 1.35-1.5x faster than one fused pass, with the same operations per run and so the
+    same bits. Each pass reads and writes lane j only.
     """
     x, t = _pattern(data, 0, net[0], net[2])
-    _forward(state, R, net, flags[0], x)
-    _backward_pass(state, steps_not_below, R, net, flags, x, t, False, tol, noted, diag, counts, k)
+    _forward_in_one_loop(state, R, net, flags[0], x)
+    _backward_in_one_loop(state, steps_not_below, R, net, flags, x, t, tol, noted, diag, counts, k)
 
 
 @njit(inline="always")
@@ -133,8 +162,8 @@ def step_batch(state, steps_not_below, data, tol, R, net, flags, noted, diag, co
         state[R.step_loss + np.uint64(lane)] = 0
     for p in range(len(data) // (n_in + n_out)):
         x, t = _pattern(data, p, n_in, n_out)
-        _forward(state, R, net, flags[0], x)
-        _backward_pass(state, steps_not_below, R, net, flags, x, t, True, tol, noted, diag, counts, k)
+        _forward_per_unit(state, R, net, flags[0], x)
+        _backward_per_unit(state, steps_not_below, R, net, flags, x, t, True, tol, diag, counts, k)
     _apply_gradient(state, steps_not_below, R, net, flags, tol, noted, diag, counts, k)
 
 
@@ -148,13 +177,13 @@ def step_online(state, steps_not_below, data, tol, R, net, flags, noted, diag, c
         state[R.step_loss + np.uint64(lane)] = 0
     for p in range(n_patterns):
         x, t = _pattern(data, p, n_in, n_out)
-        _forward(state, R, net, flags[0], x)
+        _forward_per_unit(state, R, net, flags[0], x)
         _add_pattern_loss(state, R, t, n_out)
     _block_note(state, steps_not_below, R, tol, noted, diag, counts, k)
     for p in range(n_patterns):
         x, t = _pattern(data, p, n_in, n_out)
-        _forward(state, R, net, flags[0], x)
-        _backward_pass(state, steps_not_below, R, net, flags, x, t, False, tol, False, diag, counts, k)
+        _forward_per_unit(state, R, net, flags[0], x)
+        _backward_per_unit(state, steps_not_below, R, net, flags, x, t, False, tol, diag, counts, k)
 
 
 @njit(inline="always")
@@ -189,55 +218,113 @@ def _note_step(state, steps_not_below, R, j, E, tol, noted, diag, counts, k):
 
 
 @njit(inline="always")
-def _backward_pass(state, steps_not_below, R, net, flags, x, t, summed, tol, noted, diag, counts, k):
+def _backward_in_one_loop(state, steps_not_below, R, net, flags, x, t, tol, noted, diag, counts, k):
     """The current pattern's backward pass for every run of a block (docs/model.md "Backward
-    pass"): its E and deltas, then every weight's (and trained bias's) gradient, applied at once
-    or, ``summed``, added to the step's sums (and E to the step's). Applied at once on one
-    pattern (batch), E is the step's: it is noted here; online, the step noted it before."""
-    biased, trained, shared, online = flags
-    n_in, n_hidden, n_out, hidden_kind, output_kind = net
-    n_weights = n_hidden * n_in + n_out * n_hidden
+    pass"), its gradient applied at once: the deltas, every weight's (and trained bias's) step,
+    then E, noted as the step's (one pattern; online, the step noted it before). One loop over
+    the runs with everything inside (the exercise's order); every delta is made before a weight
+    moves."""
+    n_in, n_hidden, n_out = net[0], net[1], net[2]
     for lane in range(BLOCK):
         j = np.uint64(lane)
-        lr_hidden, lr_output = state[R.lr_hidden + j], state[R.lr_output + j]
-        E = _pattern_loss(state, R, j, t, n_out)
         for o in range(n_out):
-            a = state[_row(R.a_o, o) + j]
-            state[_row(R.delta_o, o) + j] = unit_delta(a - t[o], a, output_kind)
-        for h in range(n_hidden):  # ∂E/∂a_h: the output deltas sent back through the output weights
-            last = n_out - 1
-            w_last = _row(R.weights, n_hidden * n_in + last * n_hidden + h)
-            error = state[_row(R.delta_o, last) + j] * state[w_last + j]
-            for m in range(last):
-                o = last - 1 - m
-                w = _row(R.weights, n_hidden * n_in + o * n_hidden + h)
-                error = fma(state[_row(R.delta_o, o) + j], state[w + j], error)
-            state[_row(R.delta_h, h) + j] = unit_delta(error, state[_row(R.a_h, h) + j], hidden_kind)
-        for o in range(n_out):
-            delta = state[_row(R.delta_o, o) + j]
-            for h in range(n_hidden):
-                row = n_hidden * n_in + o * n_hidden + h
-                g = delta * state[_row(R.a_h, h) + j]
-                _step_parameter(state, _row(R.weights, row), j, lr_output, g, summed, _row(R.gradient, row))
+            _output_delta(state, R, net, t, o, j)
         for h in range(n_hidden):
-            delta = state[_row(R.delta_h, h) + j]
+            _hidden_delta(state, R, net, h, j)
+        for o in range(n_out):
+            for h in range(n_hidden):
+                _output_weight_step(state, R, net, o, h, False, j)
+        for h in range(n_hidden):
             for i in range(n_in):
-                row = h * n_in + i
-                g = delta * x[i]
-                _step_parameter(state, _row(R.weights, row), j, lr_hidden, g, summed, _row(R.gradient, row))
-        if trained:
-            _bias_gradients(state, R, j, n_hidden, n_out, shared, summed, lr_hidden, lr_output, n_weights)
-        if summed:
-            state[R.step_loss + j] = state[R.step_loss + j] + E
-        elif not online:
-            _note_step(state, steps_not_below, R, j, E, tol, noted, diag, counts, k)
+                _hidden_weight_step(state, R, net, x, h, i, False, j)
+        _bias_steps(state, R, net, flags, False, j)
+        _pattern_done(state, steps_not_below, R, net, t, False, tol, noted, diag, counts, k, j)
 
 
 @njit(inline="always")
-def _bias_gradients(state, R, j, n_hidden, n_out, shared, summed, lr_hidden, lr_output, n_weights):
+def _backward_per_unit(state, steps_not_below, R, net, flags, x, t, summed, tol, diag, counts, k):
+    """``_backward_in_one_loop`` as one loop over the runs per unit and per parameter, the
+    gradient applied at once (online) or, ``summed``, added to the step's sums, and E to the
+    step's (batch)."""
+    n_in, n_hidden, n_out = net[0], net[1], net[2]
+    for o in range(n_out):
+        for lane in range(BLOCK):
+            _output_delta(state, R, net, t, o, np.uint64(lane))
+    for h in range(n_hidden):
+        for lane in range(BLOCK):
+            _hidden_delta(state, R, net, h, np.uint64(lane))
+    for o in range(n_out):
+        for h in range(n_hidden):
+            for lane in range(BLOCK):
+                _output_weight_step(state, R, net, o, h, summed, np.uint64(lane))
+    for h in range(n_hidden):
+        for i in range(n_in):
+            for lane in range(BLOCK):
+                _hidden_weight_step(state, R, net, x, h, i, summed, np.uint64(lane))
+    for lane in range(BLOCK):
+        _bias_steps(state, R, net, flags, summed, np.uint64(lane))
+    if summed:
+        for lane in range(BLOCK):
+            j = np.uint64(lane)
+            _pattern_done(state, steps_not_below, R, net, t, True, tol, False, diag, counts, k, j)
+
+
+@njit(inline="always")
+def _output_delta(state, R, net, t, o, j):
+    a = state[_row(R.a_o, o) + j]
+    state[_row(R.delta_o, o) + j] = unit_delta(a - t[o], a, net[4])
+
+
+@njit(inline="always")
+def _hidden_delta(state, R, net, h, j):
+    """δ_h from ∂E/∂a_h: the output deltas sent back through the output weights (last first)."""
+    n_in, n_hidden, n_out = net[0], net[1], net[2]
+    last = n_out - 1
+    w_last = _row(R.weights, n_hidden * n_in + last * n_hidden + h)
+    error = state[_row(R.delta_o, last) + j] * state[w_last + j]
+    for m in range(last):
+        o = last - 1 - m
+        w = _row(R.weights, n_hidden * n_in + o * n_hidden + h)
+        error = fma(state[_row(R.delta_o, o) + j], state[w + j], error)
+    state[_row(R.delta_h, h) + j] = unit_delta(error, state[_row(R.a_h, h) + j], net[3])
+
+
+@njit(inline="always")
+def _output_weight_step(state, R, net, o, h, summed, j):
+    n_in, n_hidden = net[0], net[1]
+    row = n_hidden * n_in + o * n_hidden + h
+    g = state[_row(R.delta_o, o) + j] * state[_row(R.a_h, h) + j]
+    _step_parameter(state, _row(R.weights, row), j, state[R.lr_output + j], g, summed, _row(R.gradient, row))
+
+
+@njit(inline="always")
+def _hidden_weight_step(state, R, net, x, h, i, summed, j):
+    row = h * net[0] + i
+    g = state[_row(R.delta_h, h) + j] * x[i]
+    _step_parameter(state, _row(R.weights, row), j, state[R.lr_hidden + j], g, summed, _row(R.gradient, row))
+
+
+@njit(inline="always")
+def _pattern_done(state, steps_not_below, R, net, t, summed, tol, noted, diag, counts, k, j):
+    """The pattern's E at lane j: added to the step's (``summed``), or noted as the step's."""
+    E = _pattern_loss(state, R, j, t, net[2])
+    if summed:
+        state[R.step_loss + j] = state[R.step_loss + j] + E
+    else:
+        _note_step(state, steps_not_below, R, j, E, tol, noted, diag, counts, k)
+
+
+@njit(inline="always")
+def _bias_steps(state, R, net, flags, summed, j):
     """A trained bias's gradient is its unit's δ (docs/model.md "Biases"); shared by a layer, the
     sum of its units' δ, the same step for every copy. Summed over the patterns per unit
     (``summed``), and over the layer when applied."""
+    biased, trained, shared, online = flags
+    if not trained:
+        return
+    n_in, n_hidden, n_out = net[0], net[1], net[2]
+    n_weights = n_hidden * n_in + n_out * n_hidden
+    lr_hidden, lr_output = state[R.lr_hidden + j], state[R.lr_output + j]
     if summed or not shared:
         for u in range(n_hidden + n_out):
             delta = (
@@ -266,28 +353,30 @@ def _layer_sum(state, first, n_units, j):
 @njit(inline="always")
 def _apply_gradient(state, steps_not_below, R, net, flags, tol, noted, diag, counts, k):
     """Batch updates of several patterns: every parameter steps by its summed gradient, and the
-    step's E (summed in the loss row) is noted."""
+    step's E (summed in the loss row) is noted. One pass over the block per parameter."""
     biased, trained, shared, online = flags
     n_in, n_hidden, n_out = net[0], net[1], net[2]
     n_weights = n_hidden * n_in + n_out * n_hidden
-    n_units = n_hidden + n_out
+    for row in range(n_weights):
+        rate_row = R.lr_hidden if row < n_hidden * n_in else R.lr_output
+        for lane in range(BLOCK):
+            j = np.uint64(lane)
+            g = state[_row(R.gradient, row) + j]
+            _step_parameter(state, _row(R.weights, row), j, state[rate_row + j], g, False, R.gradient)
+    if trained:
+        for u in range(n_hidden + n_out):
+            rate_row = R.lr_hidden if u < n_hidden else R.lr_output
+            # Shared: the layer's summed gradients, summed over the layer.
+            first, n_units = (n_weights, n_hidden) if u < n_hidden else (n_weights + n_hidden, n_out)
+            for lane in range(BLOCK):
+                j = np.uint64(lane)
+                if shared:
+                    g = _layer_sum(state, _row(R.gradient, first), n_units, j)
+                else:
+                    g = state[_row(R.gradient, n_weights + u) + j]
+                _step_parameter(state, _row(R.biases, u), j, state[rate_row + j], g, False, R.gradient)
     for lane in range(BLOCK):
         j = np.uint64(lane)
-        lr_hidden, lr_output = state[R.lr_hidden + j], state[R.lr_output + j]
-        for row in range(n_weights):
-            rate = lr_hidden if row < n_hidden * n_in else lr_output
-            g = state[_row(R.gradient, row) + j]
-            _step_parameter(state, _row(R.weights, row), j, rate, g, False, R.gradient)
-        if trained:
-            if shared:
-                g_h = _layer_sum(state, _row(R.gradient, n_weights), n_hidden, j)
-                g_o = _layer_sum(state, _row(R.gradient, n_weights + n_hidden), n_out, j)
-            for u in range(n_units):
-                rate = lr_hidden if u < n_hidden else lr_output
-                g = state[_row(R.gradient, n_weights + u) + j]
-                if shared:
-                    g = g_h if u < n_hidden else g_o
-                _step_parameter(state, _row(R.biases, u), j, rate, g, False, R.gradient)
         _note_step(state, steps_not_below, R, j, state[R.step_loss + j], tol, noted, diag, counts, k)
 
 
@@ -299,7 +388,7 @@ def block_final_loss(state, steps_not_below, data, tol, R, net, biased):
         state[R.step_loss + np.uint64(lane)] = 0
     for p in range(len(data) // (n_in + n_out)):
         x, t = _pattern(data, p, n_in, n_out)
-        _forward(state, R, net, biased, x)
+        _forward_per_unit(state, R, net, biased, x)
         _add_pattern_loss(state, R, t, n_out)
     for lane in range(BLOCK):
         j = np.uint64(lane)

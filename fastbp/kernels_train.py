@@ -143,22 +143,36 @@ def train_kernel(variant):
                         if k > s0:  # E_{k-1} (a slice's first step has it carried)
                             diag[:BLOCK] = state[loss_row * BLOCK : (loss_row + 1) * BLOCK]
                         if one_pattern:
-                            step_one_pattern(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k)
+                            step_one_pattern(
+                                state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k
+                            )
                         elif online:
-                            step_online(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k)
+                            step_online(
+                                state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k
+                            )
                         else:
-                            step_batch(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k)
+                            step_batch(
+                                state, steps_not_below, data, tol, R, net, flags, False, diag, counts, k
+                            )
                         trackers.block_note_special(diag, counts, state, R.loss, R.min, k, steps, tol)
                     else:  # noted inside the step's last pass
                         if one_pattern:
-                            step_one_pattern(state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k)
+                            step_one_pattern(
+                                state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k
+                            )
                         elif online:
-                            step_online(state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k)
+                            step_online(
+                                state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k
+                            )
                         else:
-                            step_batch(state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k)
+                            step_batch(
+                                state, steps_not_below, data, tol, R, net, flags, True, diag, counts, k
+                            )
                 else:
                     if one_pattern:
-                        step_one_pattern(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0)
+                        step_one_pattern(
+                            state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0
+                        )
                     elif online:
                         step_online(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0)
                     else:
