@@ -22,6 +22,10 @@ Workloads:
   W3      scaling: 1,000 .. --w3-max-runs runs x 1,000 steps, record_every 0 and 100 (whole
           command), kernel 1 thread vs --threads
   table   `fastbp table --lr 1 --steps 10` wall time, warm cache (run with W1)
+  W4      the 10-5-10 encoder (issue 22): trained biases, batch updates, float64, 64 lrs
+          logspace(-1, 1) x 1,024 uniform(-1, 1) starts x 500 steps, against NumPy (batched
+          matmul), JAX vmap and torch.func where installed: scripts/peers_w4.py's table (run
+          alone: --workload W4; --quick for 16 x 256 x 100)
 
 With --against REV, W1 and W1-f32 also run as an A/B against git revision REV, both trees
 side by side in this one run (see scripts/benchkit/against.py); with --peers none that A/B
@@ -66,7 +70,7 @@ def parse_args(argv=None):
     ap.add_argument(
         "--workload",
         default="W1",
-        choices=[*WORKLOADS, "all"],
+        choices=[*WORKLOADS, "W4", "all"],
         help="which workload (default W1; 'all' = W1, W1-f32, table, W2, W3)",
     )
     ap.add_argument("--runs", type=int, help="W1 runs (rounded down to a multiple of the lr count)")
@@ -155,6 +159,13 @@ def print_c_build() -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.workload == "W4":  # another network and other peers: peers_w4.py's own table
+        import peers_w4
+
+        size = [] if args.quick else ["--full"]
+        peers = [p for p in args.peers if p in peers_w4.available_peers()]
+        command = [*size, "--threads", str(args.threads), "--repeats", str(args.repeat)]
+        return peers_w4.main([*command, "--peers", ",".join([*peers, "fastbp"])])
     sizes = quick_sizes() if args.quick else Sizes()
     if args.runs:
         sizes.w1_inits = max(1, args.runs // sizes.w1_lrs)

@@ -15,9 +15,18 @@ the kernel's measured speed. Nothing here is assumed about the CPU: costs are me
 nanoseconds per run (per SIMD lane), so the vector width and clock speed cancel out. The bound
 for several threads assumes each has a core of its own.
 
+Any network (``--network``): the same bound for a network with one hidden layer, several
+patterns, batch or online updates and trained biases. Its step is counted from the network's
+shape (``network_operations``: docs/model.md's equations, term by term) with each unit's
+activation and delta counted in the compiled IR of model.py's ``activate`` and ``unit_delta``;
+on the exercise's network that count is the compiled step's exactly (a test checks it), and the
+kernel's speed is timed on bench.py's W4 problem (a 10-5-10 encoder by default).
+
 Usage:
   python scripts/kernel_floor.py                    # float64 and float32, 1 thread and all threads
   python scripts/kernel_floor.py --dtype float64
+  python scripts/kernel_floor.py --network 10,5,10  # W4: encoder data, trained biases, batch
+  python scripts/kernel_floor.py --network 2,2,1 --patterns 4 --update online --activation tanh
 
 It imports bench.py's library (scripts/benchkit/, first on sys.path when this file runs as a
 script) and the installed fastbp.
@@ -37,8 +46,9 @@ from benchkit.problem import DEFAULT_INPUTS, DEFAULT_TARGETS, make_problem
 from benchkit.timing import time_kernel
 from numba import njit
 
+from fastbp.compile_time import ACTIVATIONS
 from fastbp.fastmath import fma, like
-from fastbp.model import backward, hidden_layer, loss, output_layer, update
+from fastbp.model import activate, backward, hidden_layer, loss, output_layer, unit_delta, update
 
 
 @njit(error_model="numpy")
@@ -67,9 +77,14 @@ def count_operations(dtype):
     w, out = np.zeros(8, dtype), np.zeros(9, dtype)
     _one_run_step(w, t(0.5), *(t(v) for v in DEFAULT_INPUTS + DEFAULT_TARGETS), out)
     signature = next(s for s in _one_run_step.signatures if s[1] == numba.from_dtype(np.dtype(dtype)))
-    ir = _one_run_step.inspect_llvm(signature)
+    return _ir_operations(_one_run_step, signature, "_one_run_step")
+
+
+def _ir_operations(function, signature, name):
+    """Floating-point operations, by kind, in the optimised LLVM IR of a compiled function."""
+    ir = function.inspect_llvm(signature)
     # the function itself (its mangled name holds the Python name), not the cpython/cfunc wrappers
-    body = re.search(r"^define [^\n]*@_ZN(?!7cpython)[^\n]*_one_run_step.*?^}$", ir, re.S | re.M).group(0)
+    body = re.search(rf"^define [^\n]*@_ZN(?!7cpython)[^\n]*{name}.*?^}}$", ir, re.S | re.M).group(0)
     counts = Counter()
     for m in _OPERATION.finditer(body):
         value_type = m.group("call_type") or m.group("type")
@@ -80,6 +95,114 @@ def count_operations(dtype):
         "div": counts["fdiv"],
         "add/sub": counts["fadd"] + counts["fsub"],
     }
+
+
+def _unit_operations(kind, dtype):
+    """Operations of one unit's activation, and of its delta from its error (a − t or ∂E/∂a),
+    as compiled: model.py's ``activate`` and ``unit_delta`` for activation ``kind``."""
+    kind_index = ACTIVATIONS.index(kind)
+
+    @njit(error_model="numpy")
+    def _one_activation(x, out):
+        out[0] = activate(x[0], kind_index)
+
+    @njit(error_model="numpy")
+    def _one_delta(x, out):
+        out[0] = unit_delta(x[0], x[1], kind_index)
+
+    x, out = np.ones(2, dtype), np.zeros(1, dtype)
+    found = []
+    for function, name in ((_one_activation, "_one_activation"), (_one_delta, "_one_delta")):
+        function(x, out)
+        found.append(_ir_operations(function, function.signatures[0], name))
+    return found
+
+
+def _plus(*terms):
+    """Sum of (count, {kind: operations}) terms, as {kind: operations}."""
+    total = Counter()
+    for count, ops in terms:
+        for kind, n in ops.items():
+            total[kind] += count * n
+    return {kind: total[kind] for kind in ("mul/fma", "div", "add/sub")}
+
+
+def network_operations(layers, activation, output_activation, patterns, update, trained_biases, dtype):
+    """Floating-point operations per run-step of a network's training step, term by term from
+    docs/model.md's equations (what kernels_step computes for each run), the activations and
+    deltas as compiled. On one pattern without biases this is the compiled 2-2-2 step's count."""
+    n_in, n_hidden, n_out = layers
+    n_weights = n_hidden * n_in + n_out * n_hidden
+    n_units = n_hidden + n_out
+    n_parameters = n_weights + (n_units if trained_biases else 0)
+    act_h, delta_h = _unit_operations(activation, dtype)
+    act_o, delta_o = _unit_operations(output_activation, dtype)
+    MUL, ADD = {"mul/fma": 1}, {"add/sub": 1}
+    forward = _plus((n_weights, MUL), (n_hidden, act_h), (n_out, act_o))  # sums, then activations
+    # E: ½(t − a)² per output (a subtract, two multiplies), summed over the outputs
+    pattern_loss = _plus((n_out, {"mul/fma": 2, "add/sub": 1}), (n_out - 1, ADD))
+    backward = _plus(
+        (n_out, ADD),  # a − t
+        (n_out, delta_o),
+        (n_hidden * n_out, MUL),  # ∂E/∂a_h: the output deltas back through the output weights
+        (n_hidden, delta_h),
+        (n_weights, MUL),  # each weight's gradient: δ · its sender
+    )
+    step = _plus((n_parameters, MUL))  # w ← w − lr · g, one fma each
+    if patterns == 1:
+        return _plus((1, forward), (1, pattern_loss), (1, backward), (1, step))
+    if update == "batch":  # each pattern's E and gradients summed, one update per step
+        summed = _plus((1, ADD), (n_parameters, ADD))
+        return _plus(
+            (patterns, forward), (patterns, pattern_loss), (patterns, backward), (patterns, summed), (1, step)
+        )
+    # online: E at the pass's start (a forward pass per pattern), then each pattern's own update
+    return _plus(
+        (2 * patterns, forward),
+        (patterns, pattern_loss),
+        (patterns, ADD),
+        (patterns, backward),
+        (patterns, step),
+    )
+
+
+def network_ns_per_run_step(args, dtype, threads):
+    """fastbp.kernels.train on bench.py's W4 problem for ``args``' network, warm, best of 3."""
+    from fastbp import kernels
+
+    n_in, n_hidden, n_out = args.network
+    rng = np.random.default_rng(0)
+    runs, steps = 64 * 256, args.steps
+    n_weights = n_hidden * n_in + n_out * n_hidden
+    w = rng.uniform(-1, 1, (n_weights, runs))
+    lr = np.repeat(np.logspace(-1, 1, 64), runs // 64)
+    inputs = np.eye(n_in)[np.arange(args.patterns) % n_in]
+    targets = np.eye(n_out)[np.arange(args.patterns) % n_out]
+    options = dict(layers=args.network, activation=args.activation, output_activation=args.output_activation)
+    options.update(update=args.update)
+    if args.biases:
+        options.update(biases=rng.uniform(-1, 1, (n_hidden + n_out, runs)), train_biases=True)
+    w, lr = w.astype(dtype), lr.astype(dtype)
+    if args.biases:
+        options["biases"] = options["biases"].astype(dtype)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        kernels.train(w, lr, inputs, targets, 1, **options)
+        best = np.inf
+        for _ in range(3):
+            start = time.perf_counter()
+            kernels.train(w, lr, inputs, targets, steps, **options)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(previous)
+    return best / (runs * steps) * 1e9
+
+
+def _bound(ops, cost):
+    """ns per run-step on one core: the busier of the FMA pipes and the divider."""
+    fma_pipes = ops["mul/fma"] * cost["fma"] + ops["div"] * cost["div_fma_share"]
+    return max(fma_pipes, ops["div"] * cost["div"]), fma_pipes, ops["div"] * cost["div"]
 
 
 # Throughput loops over an L1-resident array: every element is independent, so each loop is
@@ -171,17 +294,25 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+    parser.add_argument("--network", type=_layers, help="n_in,n_hidden,n_out: another network (W4: 10,5,10)")
+    parser.add_argument("--patterns", type=int, default=10, help="with --network: patterns (default 10)")
+    parser.add_argument("--update", choices=["batch", "online"], default="batch")
+    parser.add_argument("--activation", choices=ACTIVATIONS[:2], default="sigmoid")
+    parser.add_argument("--output-activation", choices=ACTIVATIONS, default=None)
+    parser.add_argument("--no-biases", dest="biases", action="store_false", help="without trained biases")
+    parser.add_argument("--steps", type=int, default=100, help="with --network: steps timed (default 100)")
     args = parser.parse_args(argv)
     threads = numba.config.NUMBA_NUM_THREADS
     print(f"CPU: {cpu_model()}; Numba {numba.__version__}; {threads} threads")
+    if args.network is not None:
+        args.output_activation = args.output_activation or args.activation
+        return network_main(args, ["float64", "float32"] if args.dtype == "both" else [args.dtype], threads)
     for name in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
         dtype = np.dtype(name)
         ops = count_operations(dtype)
         cost = operation_costs(dtype)
         div_share = cost["div_fma_share"]
-        fma_pipes = ops["mul/fma"] * cost["fma"] + ops["div"] * div_share
-        divider = ops["div"] * cost["div"]
-        floor = max(fma_pipes, divider)
+        floor, fma_pipes, divider = _bound(ops, cost)
         print(
             f"\n{name}: per run-step {ops['mul/fma']} multiplies/fmas, {ops['div']} divisions, "
             f"{ops['add/sub']} adds/subtracts (compiled step of one run)"
@@ -200,6 +331,49 @@ def main(argv=None):
                 f"  kernel, {t} thread{'s' if t > 1 else ''}: {1e3 / ns:.0f} M run-steps/s "
                 f"({floor / (ns * t):.0%} of the bound)"
             )
+
+
+def _layers(text):
+    layers = tuple(int(n) for n in text.split(","))
+    if len(layers) != 3 or not all(1 <= n <= 64 for n in layers):
+        raise argparse.ArgumentTypeError(f"{text!r}: three sizes n_in,n_hidden,n_out, each 1-64")
+    return layers
+
+
+def network_main(args, dtypes, threads):
+    what = (
+        f"{'-'.join(map(str, args.network))} network, {args.patterns} patterns, {args.update}, "
+        f"{args.activation}/{args.output_activation}, {'trained biases' if args.biases else 'no biases'}"
+    )
+    print(what)
+    for name in dtypes:
+        dtype = np.dtype(name)
+        ops = network_operations(
+            args.network,
+            args.activation,
+            args.output_activation,
+            args.patterns,
+            args.update,
+            args.biases,
+            dtype,
+        )
+        cost = operation_costs(dtype)
+        floor, fma_pipes, divider = _bound(ops, cost)
+        print(
+            f"\n{name}: per run-step {ops['mul/fma']} multiplies/fmas, {ops['div']} divisions, "
+            f"{ops['add/sub']} adds/subtracts (counted from the network's shape)"
+        )
+        print(
+            f"  lower bound per run-step, 1 core: FMA pipes {fma_pipes:.2f} ns, divider {divider:.2f} ns "
+            f"-> at most {1e3 / floor:.2f} M run-steps/s per core, {threads * 1e3 / floor:.2f} on {threads} cores"
+        )
+        for t in sorted({1, threads}):
+            ns = network_ns_per_run_step(args, dtype, t)
+            print(
+                f"  kernel, {t} thread{'s' if t > 1 else ''}: {1e3 / ns:.3f} M run-steps/s "
+                f"({floor / (ns * t):.0%} of the bound)"
+            )
+    return 0
 
 
 if __name__ == "__main__":

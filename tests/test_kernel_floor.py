@@ -43,3 +43,29 @@ def test_counts_per_run_step(kernel_floor):
     # divisions (the Padé quotient, then 1 / (1 + e)); float32's exp is a polynomial: 1 division.
     assert kernel_floor.count_operations(np.float64) == {"mul/fma": 88, "div": 8, "add/sub": 17}
     assert kernel_floor.count_operations(np.float32)["div"] == 4
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_networks_count_is_the_compiled_exercise_step_on_its_network(kernel_floor, dtype):
+    # Any network's count is assembled from its shape; on 2-2-2, one pattern, no biases, it must
+    # be what the compiled step of one run holds, kind by kind.
+    counted = kernel_floor.network_operations((2, 2, 2), "sigmoid", "sigmoid", 1, "batch", False, dtype)
+    assert counted == kernel_floor.count_operations(dtype)
+
+
+def test_a_networks_count_grows_as_its_equations_say(kernel_floor):
+    # 10-5-10 sigmoid, 10 patterns, trained biases, batch: per pattern 100 sums' terms, 15
+    # sigmoids (12 multiplies/fmas, 2 divisions, 2 subtracts each in float64), E (20 multiplies,
+    # 19 adds/subtracts), deltas (10 a − t, 15 × 2 multiplies + 1 subtract), 50 back-sent terms,
+    # 100 gradients; 115 + 1 sums per pattern; then 115 updates a step.
+    ops = kernel_floor.network_operations((10, 5, 10), "sigmoid", "sigmoid", 10, "batch", True, np.float64)
+    per_pattern_mul = 100 + 15 * 12 + 20 + 15 * 2 + 50 + 100
+    assert ops["mul/fma"] == 10 * per_pattern_mul + 115
+    assert ops["div"] == 10 * 15 * 2
+    assert ops["add/sub"] == 10 * (15 * 2 + 19 + 10 + 15 + 116)
+    online = kernel_floor.network_operations(
+        (10, 5, 10), "sigmoid", "sigmoid", 10, "online", True, np.float64
+    )
+    assert online["div"] == 2 * ops["div"]  # a second forward pass per pattern
+    linear = kernel_floor.network_operations((10, 5, 10), "sigmoid", "linear", 10, "batch", True, np.float64)
+    assert ops["div"] - linear["div"] == 10 * 10 * 2  # no sigmoid on the outputs
