@@ -72,6 +72,7 @@ def _unit_sum(state, x, j, first_weight, n_senders, sender_row, bias, biased, fr
 
 @njit(inline="always")
 def _hidden_unit(state, R, net, biased, x, h, j):
+    """Hidden unit h's activation at lane j, into its row."""
     n_in, hidden_kind = net[0], net[3]
     w = _row(R.weights, h * n_in)
     net_h = _unit_sum(state, x, j, w, n_in, R.a_h, _row(R.biases, h), biased, True)
@@ -80,6 +81,7 @@ def _hidden_unit(state, R, net, biased, x, h, j):
 
 @njit(inline="always")
 def _output_unit(state, R, net, biased, x, k, j):
+    """Output unit k's activation at lane j, into its row (the hidden layer's are made)."""
     n_in, n_hidden, output_kind = net[0], net[1], net[4]
     w = _row(R.weights, n_hidden * n_in + k * n_hidden)
     net_o = _unit_sum(state, x, j, w, n_hidden, R.a_h, _row(R.biases, n_hidden + k), biased, False)
@@ -90,7 +92,7 @@ def _output_unit(state, R, net, biased, x, k, j):
 def _forward_in_one_loop(state, R, net, biased, x):
     """The forward pass of the current pattern for every run of a block: the hidden units'
     activations, then the output units', into their rows; each layer one loop over the runs with
-    its units inside (the exercise's order: see "Two loop orders" above)."""
+    its units inside (the exercise's order: "Two loop orders" in the module's docstring)."""
     n_hidden, n_out = net[1], net[2]
     for lane in range(BLOCK):
         for h in range(n_hidden):
@@ -271,6 +273,7 @@ def _backward_per_unit(state, steps_not_below, R, net, flags, x, t, summed, tol,
 
 @njit(inline="always")
 def _output_delta(state, R, net, t, o, j):
+    """δ of output unit o at lane j: (a − t) times its activation's slope."""
     a = state[_row(R.a_o, o) + j]
     state[_row(R.delta_o, o) + j] = unit_delta(a - t[o], a, net[4])
 
@@ -291,6 +294,7 @@ def _hidden_delta(state, R, net, h, j):
 
 @njit(inline="always")
 def _output_weight_step(state, R, net, o, h, summed, j):
+    """The weight from hidden unit h to output unit o at lane j: its gradient δ_o · a_h."""
     n_in, n_hidden = net[0], net[1]
     row = n_hidden * n_in + o * n_hidden + h
     g = state[_row(R.delta_o, o) + j] * state[_row(R.a_h, h) + j]
@@ -299,6 +303,7 @@ def _output_weight_step(state, R, net, o, h, summed, j):
 
 @njit(inline="always")
 def _hidden_weight_step(state, R, net, x, h, i, summed, j):
+    """The weight from input i to hidden unit h at lane j: its gradient δ_h · x_i."""
     row = h * net[0] + i
     g = state[_row(R.delta_h, h) + j] * x[i]
     _step_parameter(state, _row(R.weights, row), j, state[R.lr_hidden + j], g, summed, _row(R.gradient, row))
