@@ -12,7 +12,6 @@ import os
 import re
 import sys
 
-from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 from fastbp.errors import SpecError
 from fastbp.files import write_atomically
 
@@ -26,6 +25,11 @@ OPTION_FIELDS = {
         "lr_hidden",
         "lr_output",
         "steps",
+        "layers",
+        "activation",
+        "output_activation",
+        "data",
+        "update",
         "inputs",
         "targets",
         "weights",
@@ -82,37 +86,42 @@ def build_parser():
     table.add_argument("--lr-output", metavar="Y", help="the output layer's rate (w5 … w8), with --lr-hidden")
     table.add_argument("--steps", required=True, help="number of rows (steps 0 … N − 1), 0 to 2147483647")
     table.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="N",
+        help="N_IN N_HIDDEN N_OUT: any network with one hidden layer (default: the exercise's 2 2 2)",
+    )
+    table.add_argument("--activation", help="the hidden layer's: sigmoid (default) or tanh")
+    table.add_argument("--output-activation", help="the output layer's: sigmoid, tanh or linear")
+    table.add_argument("--data", help="course (default), xor, encoder, complement_encoder or parity")
+    table.add_argument("--update", help="batch (default: one update a step) or online (one per pattern)")
+    table.add_argument(
         "--inputs",
         nargs="+",
-        metavar=("I1", "I2"),
-        default=list(COURSE_INPUTS),
-        help="inputs i1 i2 (default: the course's 0.05 0.1)",
+        metavar="X",
+        help="inputs i1 i2 (default: the course's 0.05 0.1); for a network, every pattern's, row by row",
     )
     table.add_argument(
         "--targets",
         nargs="+",
-        metavar=("T1", "T2"),
-        default=list(COURSE_TARGETS),
-        help="targets t1 t2 (default: 0.5 0.5)",
+        metavar="T",
+        help="targets t1 t2 (default: 0.5 0.5); for a network, every pattern's, row by row",
     )
     table.add_argument(
         "--weights",
         nargs="+",
         metavar="W",
-        default=list(COURSE_WEIGHTS),
-        help="initial w1 … w8 (default: the course's 0.15 … 0.55)",
+        help="initial w1 … w8 (default: the course's 0.15 … 0.55); for a network, every parameter in "
+        "the documented order (required unless 2-2-2)",
     )
     table.add_argument(
         "--biases",
         nargs="+",
         metavar="B",
-        help="B_H B_O (one bias per layer) or B_H1 B_H2 B_O1 B_O2 (one per unit); default: no biases",
+        help="B_H B_O (one bias per layer) or B_H1 B_H2 B_O1 B_O2 (one per unit), or trained (one per "
+        "unit, trained, initial values after the weights in --weights); default: no biases",
     )
-    table.add_argument(
-        "--train-biases",
-        action="store_true",
-        help="train the biases (default: fixed, as in the walk-through)",
-    )
+    table.add_argument("--train-biases", action="store_true", help="train the biases (default: fixed)")
     table.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     table.add_argument("--format", default="csv", help="csv (default), markdown or parquet")
     table.add_argument("--out", help="output file (default: standard output; required for parquet)")
@@ -255,10 +264,15 @@ def _table(args):
             args.targets,
             args.weights,
             args.dtype,
-            biases=args.biases,
+            biases="trained" if args.biases == ["trained"] else args.biases,
             train_biases=args.train_biases,
             lr_hidden=args.lr_hidden,
             lr_output=args.lr_output,
+            layers=args.layers,
+            activation=args.activation,
+            output_activation=args.output_activation,
+            data=args.data,
+            update=args.update,
         )
     except SpecError as exc:  # main() names the field as an option; this, the fields it mentions
         raise SpecError(exc.field, exc.value, _as_options(exc.allowed)) from None
@@ -281,13 +295,12 @@ def _write_table(args, checked):
         return 0
     # Text formats skip pyarrow (a fifth of the start-up): the same kernel, straight to text,
     # streamed a chunk of rows at a time so that memory stays flat in --steps.
-    from fastbp.kernels import step_table_rows
-    from fastbp.table import kernel_options
+    from fastbp.table import table_rows
 
     render = _csv if args.format == "csv" else _markdown
     names = checked.options.table_columns()
-    lr, steps, inputs, targets, weights, dtype = checked[:6]
-    chunks = step_table_rows(lr, steps, inputs, targets, weights, dtype, **kernel_options(checked))
+    steps = checked.steps
+    chunks = table_rows(checked)
 
     def write(stream):
         for first, chunk in enumerate(chunks):
@@ -308,7 +321,10 @@ def _write_table(args, checked):
 
 
 # The step table's fields that its refusals mention by name, longest first (lr_hidden before lr).
-_TABLE_WORDS = re.compile(r"\b(lr_hidden|lr_output|train_biases|biases|dtype|lr)\b")
+_TABLE_WORDS = re.compile(
+    r"\b(lr_hidden|lr_output|train_biases|biases|dtype|lr|layers|output_activation|activation|update)\b"
+    r"|\bdata(?= = )"  # `data = 'xor'`, not "a data set"
+)
 
 
 def _as_options(allowed):

@@ -392,3 +392,10 @@ def step_table_array(*args, **kwargs):
     from fastbp.kernels_table import step_table_array
 
     return step_table_array(*args, **kwargs)
+
+
+def network_table_rows(*args, **kwargs):
+    """``kernels_table.network_table_rows``: another network's step table (see ``step_table_rows``)."""
+    from fastbp.kernels_table import network_table_rows
+
+    return network_table_rows(*args, **kwargs)

@@ -6,15 +6,22 @@ chunk to the next; ``step_table_array`` is the whole table. Both are the package
 options are run-time flags: a table is one run, so they cost nothing worth a compile each;
 ``cache=True``, compiled on first use, per dtype). It calls the same model.py functions as the
 training kernel, so a table's rows are the bits of a trained run's steps.
+
+Any other network (``network_table_rows``): a kernel per training ``Variant`` that takes the
+training kernel's own step (``kernels_step``) on one block whose lanes all hold the run, and
+reads each row from lane 0: the equations are written once, for training.
 """
+
+import functools
 
 import numpy as np
 from numba import njit
 
-from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py and fastmath.py)
-from fastbp.compile_time import Variant
+from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py, fastmath.py, kernels_step.py)
+from fastbp.compile_time import ACTIVATIONS, BLOCK, StateRows, Variant, state_rows
 from fastbp.conventions import table_columns
 from fastbp.fastmath import like
+from fastbp.kernels_step import step_batch, step_online
 from fastbp.model import (
     backward_with_deltas,
     bias_addend,
@@ -131,3 +138,123 @@ def _step_table_kernel(
     weights[4], weights[5], weights[6], weights[7] = w5, w6, w7, w8
     if with_biases:
         biases[0], biases[1], biases[2], biases[3] = b_h1, b_h2, b_o1, b_o2
+
+
+# ---------------------------------------------------------------------------------------------
+# Any other network (docs/table.md "Any small network"): the training kernel's own step
+
+
+def network_table_rows(lr, steps, network, weights, dtype=np.float64, chunk_rows=65536, **options):
+    """A network's step table (docs/table.md "Any small network") as consecutive (≤ chunk_rows,
+    columns) arrays: row k holds the parameters before update k (the weights in the documented
+    order, then the biases when it has them), E_total there, and with batch updates the gradient
+    of every trained parameter (summed over the patterns).
+
+    ``network``: a ``network.Network``; ``weights``: its weights in the documented order;
+    ``options``: ``lr_output``, ``biases`` (the H + O biases per unit, or None), ``train_biases``,
+    ``shared_biases``, as in ``kernels.train``. A generator; the parameters after a chunk carry
+    into the next, so the rows are the same bits whatever ``chunk_rows`` is.
+    """
+    dtype = np.dtype(dtype)
+    biases, train = options.get("biases"), options.get("train_biases", False)
+    variant = _table_variant(network, biases is not None, train, options.get("shared_biases", False))
+    w = np.array(weights, dtype=dtype)  # copies, carried from one chunk to the next
+    b = np.array(() if biases is None else biases, dtype=dtype)
+    patterns = [tuple(x) + tuple(t) for x, t in zip(network.inputs, network.targets, strict=True)]
+    data = np.array(patterns, dtype=dtype).ravel()
+    lr_output = options.get("lr_output")
+    rates = dtype.type(lr), dtype.type(lr if lr_output is None else lr_output)
+    kernel = network_table_kernel(variant)
+    for first in range(0, steps, chunk_rows):
+        out = np.empty((min(chunk_rows, steps - first), n_table_columns(variant)), dtype=dtype)
+        kernel(w, b, *rates, data, out)
+        yield out
+
+
+def _table_variant(network, biased, train, shared):
+    """The training variant whose step the table takes: two rates (equal ones give the one-rate
+    bits: the output rate is read from its own row either way) and several patterns' steps, so
+    that a batch step leaves its summed gradient in the state (one pattern's batch step is the
+    exercise's step, the same operations)."""
+    return Variant.of(
+        two_rates=True,
+        biases=biased,
+        train_biases=train,
+        shared_biases=shared,
+        layers=network.layers,
+        activation=network.activation,
+        output_activation=network.output_activation,
+        patterns=2,
+        update=network.update,
+    )
+
+
+def n_table_columns(variant):
+    """The parameters (with the biases when it has them), E_total, and with batch updates the
+    gradients of the weights and the trained biases."""
+    n_values = variant.n_weights + (variant.n_units if variant.with_biases else 0)
+    gradients = variant.n_weights + (variant.n_units if variant.train_biases else 0)
+    return n_values + 1 + (gradients if variant.steps == "batch" else 0)
+
+
+@functools.cache
+def network_table_kernel(variant):
+    """The compiled table kernel of a several-pattern ``variant`` (``_table_variant``): one block,
+    every lane the same run, stepped by ``kernels_step``'s ``step_batch`` or ``step_online``,
+    the training kernel's own step. Row k is read from lane 0: the parameters before the step,
+    then E at them (the step's loss row) and, batch, the summed gradient rows. The closure holds
+    constants only (no dispatcher: ``kernels_train``)."""
+    rows, n_rows = state_rows(variant)
+    R = StateRows(*(np.uint64(row * BLOCK) for row in rows))
+    n_in, n_hidden, n_out = variant.layers
+    net = (
+        n_in,
+        n_hidden,
+        n_out,
+        ACTIVATIONS.index(variant.activation),
+        ACTIVATIONS.index(variant.output_activation),
+    )
+    biased, trained, online = variant.with_biases, variant.train_biases, variant.steps == "online"
+    flags = (biased, trained, variant.shared_biases, online)
+    n_weights, n_units = variant.n_weights, variant.n_units
+    n_values = n_weights + (n_units if biased else 0)
+    n_gradients = 0 if online else n_weights + (n_units if trained else 0)
+    lr_hidden_row, lr_output_row, bias_row = rows.lr_hidden, rows.lr_output, rows.biases
+    loss_row, min_row, gradient_row = rows.loss, rows.min, rows.gradient
+
+    @njit(error_model="numpy", cache=True)
+    def kernel(weights, biases, lr_hidden, lr_output, data, out):
+        state = np.zeros(n_rows * BLOCK, dtype=weights.dtype)
+        steps_not_below = np.zeros(BLOCK, dtype=np.int32)
+        diag = np.empty(0, dtype=weights.dtype)
+        counts = np.empty(0, dtype=np.int32)
+        tol = weights.dtype.type(0)
+        for j in range(BLOCK):
+            state[lr_hidden_row * BLOCK + j] = lr_hidden
+            state[lr_output_row * BLOCK + j] = lr_output
+            state[min_row * BLOCK + j] = np.inf
+            for row in range(n_weights):
+                state[row * BLOCK + j] = weights[row]
+            if biased:
+                for b in range(n_units):
+                    state[(bias_row + b) * BLOCK + j] = biases[b]
+        for k in range(out.shape[0]):
+            for row in range(n_weights):
+                out[k, row] = state[row * BLOCK]
+            if biased:
+                for b in range(n_units):
+                    out[k, n_weights + b] = state[(bias_row + b) * BLOCK]
+            if online:
+                step_online(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0)
+            else:
+                step_batch(state, steps_not_below, data, tol, R, net, flags, False, diag, counts, 0)
+            out[k, n_values] = state[loss_row * BLOCK]
+            for g in range(n_gradients):
+                out[k, n_values + 1 + g] = state[(gradient_row + g) * BLOCK]
+        for row in range(n_weights):
+            weights[row] = state[row * BLOCK]
+        if biased:
+            for b in range(n_units):
+                biases[b] = state[(bias_row + b) * BLOCK]
+
+    return kernel

@@ -76,8 +76,14 @@ class ModelOptions:
         return self.network.n_parameters(self.train_biases)
 
     def table_columns(self):
-        """The step table's columns: the 31, then the biases', then their gradients' when trained."""
-        return table_columns(self.has_biases, self.train_biases)
+        """The step table's columns: the 31, then the biases', then their gradients' when trained.
+        Another network's (docs/table.md "Any small network"): its parameters (the biases too,
+        when it has them), E_total, then with batch updates dE_d<name> of the trained ones."""
+        network = self.network
+        if network.is_exercise:
+            return table_columns(self.has_biases, self.train_biases)
+        gradients = () if network.update == "online" else network.parameter_names(self.train_biases)
+        return network.parameter_names(self.has_biases) + ("E_total",) + tuple("dE_d" + n for n in gradients)
 
     def column_families(self):
         """Which optional column families a dataset of these options has (``columns.columns_of``)."""
@@ -132,6 +138,11 @@ def parse_network(table, *, strings=False, prefix="network."):
     update = errors.choice(f"{prefix}update", table.get("update", "batch"), UPDATES)
     data, inputs, targets = _patterns(table, layers, prefix, strings)
     return Network(layers, activation, output, update, inputs, targets, data)
+
+
+def parse_layers(value, *, strings=False, prefix="network."):
+    """(n_in, n_hidden, n_out) from ``[network] layers``; raises ``SpecError`` naming the key."""
+    return _layers(value, prefix, strings)
 
 
 def _layers(value, prefix, strings):

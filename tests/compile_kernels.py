@@ -38,6 +38,18 @@ NETWORKS = [
     ((3, 4, 2), "tanh", "linear", "batch", 1, "per_unit", True),
     ((2, 3, 1), "sigmoid", "sigmoid", "online", 4, "shared", False),
     ((4, 4, 4), "tanh", "sigmoid", "batch", 4, "fixed", False),
+    # and of tests/test_table_network.py
+    ((2, 2, 1), "sigmoid", "sigmoid", "batch", 4, "per_unit", False),
+    ((3, 4, 2), "tanh", "linear", "batch", 3, "fixed", True),
+    ((2, 3, 1), "sigmoid", "sigmoid", "online", 4, "per_unit", False),
+]
+# The network step tables of tests/test_table_network.py (float64): (layers, activation,
+# output_activation, update, biases kind).
+NETWORK_TABLES = [
+    ((2, 2, 1), "sigmoid", "sigmoid", "batch", "per_unit"),
+    ((3, 4, 2), "tanh", "linear", "batch", "fixed"),
+    ((2, 3, 1), "sigmoid", "sigmoid", "online", "per_unit"),
+    ((2, 2, 2), "tanh", "tanh", "batch", "none"),
 ]
 
 
@@ -97,12 +109,28 @@ def _network(job):
     )
 
 
+def _network_table(job):
+    from fastbp.kernels import network_table_rows
+    from fastbp.network import Network
+
+    layers, activation, output, update, biases = job
+    n_in, n_hidden, n_out = layers
+    patterns = dict(inputs=((0.0,) * n_in,) * 2, targets=((0.0,) * n_out,) * 2)
+    network = Network(layers, activation, output, update, **patterns)
+    options = {"train_biases": biases == "per_unit"}
+    if biases != "none":
+        options["biases"] = [0.0] * (n_hidden + n_out)
+    list(network_table_rows(0.5, 1, network, [0.1] * network.n_weights, "float64", **options))
+
+
 def _run(task):
     """-> (task, CPU seconds it took): compiling is one thread's work, so CPU time measures it
     even on a busy machine (wall time does not)."""
     started = time.process_time()
     kind, job = task
-    {"training": _training, "network": _network, "sharpness": _sharpness, "table": _table}[kind](job)
+    kinds = {"training": _training, "network": _network, "sharpness": _sharpness, "table": _table}
+    kinds["network_table"] = _network_table
+    kinds[kind](job)
     return task, time.process_time() - started
 
 
@@ -116,6 +144,7 @@ def tasks():
         + [("training", job) for job in training]
         + [("network", job) for job in NETWORKS]
         + [("table", dtype) for dtype in DTYPES]
+        + [("network_table", job) for job in NETWORK_TABLES]
     )
 
 
