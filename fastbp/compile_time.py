@@ -190,6 +190,20 @@ def state_rows(variant):
     return StateRows(**rows), next_row
 
 
+def step_constants(variant):
+    """What ``kernels_step``'s passes take of ``variant``, as closure constants of a kernel that
+    inlines them: (R, net, flags). R: the state's row offsets in lanes (row × BLOCK), unsigned (a
+    signed index gets a negative-index check that hides the unit stride from LLVM); net: (n_in,
+    n_hidden, n_out, the hidden and output activations' positions in ``ACTIVATIONS``); flags:
+    (biased, trained, shared, online)."""
+    rows, _ = state_rows(variant)
+    R = StateRows(*(np.uint64(row * BLOCK) for row in rows))
+    activations = ACTIVATIONS.index(variant.activation), ACTIVATIONS.index(variant.output_activation)
+    net = (*variant.layers, *activations)
+    flags = (variant.with_biases, variant.train_biases, variant.shared_biases, variant.steps == "online")
+    return R, net, flags
+
+
 def carried_rows(variant):
     """Rows a block carries from one slice to the next: the weights, the running minimum, and the
     trained biases. Not the rates (read again), E (rewritten before it is read) nor the

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from fastbp import _numba_cache  # noqa: F401  (cache key includes model.py, fastmath.py, kernels_step.py)
-from fastbp.compile_time import ACTIVATIONS, BLOCK, StateRows, Variant, state_rows
+from fastbp.compile_time import BLOCK, Variant, state_rows, step_constants
 from fastbp.conventions import table_columns
 from fastbp.fastmath import like
 from fastbp.kernels_step import step_batch, step_online
@@ -205,17 +205,8 @@ def network_table_kernel(variant):
     then E at them (the step's loss row) and, batch, the summed gradient rows. The closure holds
     constants only (no dispatcher: ``kernels_train``)."""
     rows, n_rows = state_rows(variant)
-    R = StateRows(*(np.uint64(row * BLOCK) for row in rows))
-    n_in, n_hidden, n_out = variant.layers
-    net = (
-        n_in,
-        n_hidden,
-        n_out,
-        ACTIVATIONS.index(variant.activation),
-        ACTIVATIONS.index(variant.output_activation),
-    )
+    R, net, flags = step_constants(variant)
     biased, trained, online = variant.with_biases, variant.train_biases, variant.steps == "online"
-    flags = (biased, trained, variant.shared_biases, online)
     n_weights, n_units = variant.n_weights, variant.n_units
     n_values = n_weights + (n_units if biased else 0)
     n_gradients = 0 if online else n_weights + (n_units if trained else 0)

@@ -27,7 +27,7 @@ from numba import njit, prange
 
 from fastbp import _numba_cache  # noqa: F401  (the cache key covers the files a kernel inlines)
 from fastbp import kernels_diagnostics as trackers
-from fastbp.compile_time import ACTIVATIONS, BLOCK, StateRows, carried_rows, state_rows
+from fastbp.compile_time import BLOCK, carried_rows, state_rows, step_constants
 from fastbp.kernels_step import block_final_loss, step_batch, step_one_pattern, step_online
 
 
@@ -46,20 +46,10 @@ def train_kernel(variant):
     loss (R, n_recorded); and the diagnostics' carried and final buffers (may be empty without).
     """
     rows, n_rows = state_rows(variant)
-    # Unsigned offsets: a signed index gets a negative-index check that hides the unit stride from LLVM.
-    R = StateRows(*(np.uint64(row * BLOCK) for row in rows))
+    R, net, flags = step_constants(variant)
     n_carried = carried_rows(variant)
     n_weights, n_units = variant.n_weights, variant.n_units
-    n_in, n_hidden, n_out = variant.layers
-    net = (
-        n_in,
-        n_hidden,
-        n_out,
-        ACTIVATIONS.index(variant.activation),
-        ACTIVATIONS.index(variant.output_activation),
-    )
     biased, trained = variant.with_biases, variant.train_biases
-    flags = (biased, trained, variant.shared_biases, variant.steps == "online")
     # The step's structure, as two booleans: Numba prunes the branches they rule out before it
     # inlines a step, so the kernel holds only the one it runs. (Not the step function itself in
     # the closure: a dispatcher pickles with a per-process id, and the closure's pickle is part of
