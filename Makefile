@@ -34,18 +34,23 @@ demo: $(STAMP)
 	$(BIN)/fastbp sweep scripts/demo_xor.toml --out results/xor
 	$(BIN)/fastbp plot results/xor --out results/figures/xor --figures reach
 
+## Two pytest workers (pytest-xdist), a test file each at a time: the two cores of the machine
+## this is timed on, and twice one process's memory (TEST_WORKERS=1 for one).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tests/compile_kernels.py
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 ## Everything but the slow tests (subprocesses, Dask clusters, compile matrices) and the ones
 ## that read compiled code (tests/conftest.py lists them): the check to run while working.
 quick: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -m "not slow and not codegen"
+	$(PYTEST) -m "not slow and not codegen"
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --workload all

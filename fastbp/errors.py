@@ -30,7 +30,8 @@ class DatasetError(SpecError):
 
 def _show(value):
     text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    # Cut in the middle: a long path's file name, at its end, is the part a reader needs.
+    return text if len(text) <= 80 else text[:38] + "..." + text[-39:]
 
 
 def finite_number(field, value, *, positive=False, strings=True):

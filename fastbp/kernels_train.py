@@ -32,8 +32,10 @@ from fastbp.kernels_step import block_final_loss, step_batch, step_one_pattern, 
 
 
 @functools.cache
-def train_kernel(variant):
+def train_kernel(variant, cache=True):
     """The compiled training kernel of ``variant`` (made on first use, compiled per dtype).
+    ``cache=False`` makes one outside Numba's disk cache, whose compiled code can be read
+    (``inspect_llvm``; tests/test_kernels.py reads it).
 
     Arguments: w_init (n_weights, R); lr_hidden, lr_output (R,) (with one rate, pass the same
     array twice); biases (n_units, R) initial values (may be (n_units, 0) without biases); data:
@@ -60,7 +62,7 @@ def train_kernel(variant):
     lr_hidden_row, lr_output_row, min_row, loss_row = rows.lr_hidden, rows.lr_output, rows.min, rows.loss
     bias_row = rows.biases
 
-    @njit(parallel=True, error_model="numpy", cache=True, nogil=True)
+    @njit(parallel=True, error_model="numpy", cache=cache, nogil=True)
     def kernel(
         w_init,
         lr_hidden,

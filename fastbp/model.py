@@ -3,9 +3,10 @@
 2 inputs → 2 hidden sigmoid units (w1…w4) → 2 output sigmoid units (w5…w8), optionally with a
 bias per unit (b_h1, b_h2, b_o1, b_o2), E_total = ½(t1 − a_o1)² + ½(t2 − a_o2)², plain
 gradient descent with one learning rate, or one per layer. Every kernel and the step table
-call these functions, so the equations exist once in the package. They are Numba functions
-inlined into their callers and generic over float32/float64 (all constants go through
-``like`` so float32 code stays float32). Each forward quantity sits beside the local
+call these functions, so the equations exist once in the package. They are Numba functions,
+generic over float32/float64 (all constants go through ``like`` so float32 code stays float32),
+that end up inlined into their callers: the 2-2-2 ones by Numba, the general ones (``activate``,
+``unit_delta``, ``half_square``) by LLVM (kernels_step.py says why). Each forward quantity sits beside the local
 derivative it feeds: σ'(x) = σ(x)(1 − σ(x)).
 """
 
@@ -118,7 +119,7 @@ def hidden_error(delta_o1, delta_o2, w5, w6, w7, w8):
 # one fused in), so that on the exercise's network its bits are theirs.
 
 
-@njit(inline="always")
+@njit
 def activate(x, kind):
     """A unit's output from its sum: σ(x), tanh(x) or x (``kind``: compile_time.SIGMOID, TANH, LINEAR)."""
     if kind == SIGMOID:
@@ -131,7 +132,7 @@ def activate(x, kind):
     return x
 
 
-@njit(inline="always")
+@njit
 def unit_delta(error, a, kind):
     """δ of a unit: ∂E/∂(its output) · its activation's slope, from a = its output.
 
@@ -144,7 +145,7 @@ def unit_delta(error, a, kind):
     return error
 
 
-@njit(inline="always")
+@njit
 def half_square(t, a):
     """A pattern's output's share of E: ½(t − a)²."""
     return like(a, 0.5) * ((t - a) * (t - a))

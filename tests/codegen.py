@@ -59,7 +59,12 @@ def compiled(function, *args):
 def assert_vector_loop(function, dtype, *args):
     """``function``'s loop is SIMD code in ``dtype``, with no gathers and no libm exp."""
     ir, asm = compiled(function, *args)
-    assert max(vector_lanes(ir, dtype), default=1) >= 2, f"{function.__name__}: no vector arithmetic"
-    assert not gathers(ir, asm), f"{function.__name__}: gathers {gathers(ir, asm)[:3]}"
-    assert not libm_exp_calls(ir), f"{function.__name__}: calls {libm_exp_calls(ir)[:3]}"
+    assert_vector_code(function.__name__, ir, asm, dtype)
     return ir
+
+
+def assert_vector_code(name, ir, asm, dtype):
+    """Compiled code ``ir`` / ``asm`` holds SIMD arithmetic in ``dtype``, no gathers and no libm exp."""
+    assert max(vector_lanes(ir, dtype), default=1) >= 2, f"{name}: no vector arithmetic"
+    assert not gathers(ir, asm), f"{name}: gathers {gathers(ir, asm)[:3]}"
+    assert not libm_exp_calls(ir), f"{name}: calls {libm_exp_calls(ir)[:3]}"

@@ -4,6 +4,7 @@ allocation sized by a claim or a hang fails the test instead of the machine."""
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +52,21 @@ def start_capped(argv, memory=MEMORY_CAP):
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_cap_memory(memory),
-        env={**os.environ, **_ONE_THREAD},
+        # SIGABRT then prints every thread's Python stack: ``communicate_or_show`` sends it to a
+        # command that does not stop.
+        env={**os.environ, **_ONE_THREAD, "PYTHONFAULTHANDLER": "1"},
     )
+
+
+def communicate_or_show(proc, timeout):
+    """``proc.communicate(timeout)``'s stderr; if the command is still running then, an
+    AssertionError showing where it was (its stacks, from Python's faulthandler)."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        stacks = proc.communicate(timeout=30)[1]
+        raise AssertionError(f"still running after {timeout} s; its stacks:\n{stacks[-4000:]}") from None
 
 
 def one_line(text):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from hostile import one_line, run_capped, start_capped
+from hostile import communicate_or_show, one_line, run_capped, start_capped
 from reference import COLUMNS, COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 import fastbp  # noqa: E402
@@ -335,7 +335,7 @@ def test_a_stopped_table_leaves_no_temporary_file(fmt, signal_, code, tmp_path):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
             time.sleep(0.05)
         proc.send_signal(signal_)
-        _, err = proc.communicate(timeout=60)
+        err = communicate_or_show(proc, 60)
     finally:
         proc.kill()
     assert proc.returncode == code, err

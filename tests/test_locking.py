@@ -340,9 +340,16 @@ def assert_one_line(error, directory, allowed):
     """The refusal names the field, the directory (shortened past 80 characters, as a long
     temporary path under pytest-xdist is) and what is allowed, on one line."""
     assert (error.field, error.value, error.allowed) == ("out", str(directory), allowed)
-    shown = repr(str(directory))
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    assert str(error) == f"out: got {shown}; allowed: {allowed}"
+    head, tail = "out: got ", f"; allowed: {allowed}"
+    text = str(error)
+    assert text.startswith(head) and text.endswith(tail), text
+    shown, full = text[len(head) : -len(tail)], repr(str(directory))
+    if len(full) <= 80:
+        assert shown == full
+    else:  # its start and its end (the directory's own name), at most 80 characters
+        assert len(shown) <= 80 and "..." in shown, shown
+        start, end = shown.split("...", 1)
+        assert full.startswith(start) and full.endswith(end) and len(end) >= 30, shown
 
 
 @pytest.mark.parametrize("where", ["parent-is-a-file", "is-a-file", "missing"])
