@@ -31,8 +31,8 @@ TRAINING = {
     (False, "shared", True): ("float64",),
 }
 DTYPES = ("float64", "float32")
-# The networks of tests/test_networks.py (float64): (layers, activation, output_activation,
-# update, patterns, biases kind, two rates).
+# The networks of tests/test_networks.py (float64 unless a dtype follows): (layers, activation,
+# output_activation, update, patterns, biases kind, two rates[, dtype]).
 NETWORKS = [
     ((3, 4, 2), "tanh", "linear", "batch", 3, "per_unit", True),
     ((3, 4, 2), "tanh", "linear", "batch", 1, "per_unit", True),
@@ -42,6 +42,8 @@ NETWORKS = [
     ((2, 2, 1), "sigmoid", "sigmoid", "batch", 4, "per_unit", False),
     ((3, 4, 2), "tanh", "linear", "batch", 3, "fixed", True),
     ((2, 3, 1), "sigmoid", "sigmoid", "online", 4, "per_unit", False),
+    ((2, 2, 1), "sigmoid", "sigmoid", "batch", 4, "per_unit", False, "float32"),
+    ((2, 2, 2), "tanh", "tanh", "batch", 1, "none", False),
 ]
 # The network step tables of tests/test_table_network.py (float64): (layers, activation,
 # output_activation, update, biases kind).
@@ -50,6 +52,8 @@ NETWORK_TABLES = [
     ((3, 4, 2), "tanh", "linear", "batch", "fixed"),
     ((2, 3, 1), "sigmoid", "sigmoid", "online", "per_unit"),
     ((2, 2, 2), "tanh", "tanh", "batch", "none"),
+    ((2, 2, 1), "sigmoid", "sigmoid", "batch", "per_unit", "float32"),
+    ((3, 1, 2), "tanh", "linear", "online", "none"),
 ]
 
 
@@ -90,17 +94,18 @@ def _network(job):
 
     from fastbp import kernels
 
-    (n_in, n_hidden, n_out), activation, output, update, patterns, biases, two_rates = job
-    one = np.ones(1)
+    (n_in, n_hidden, n_out), activation, output, update, patterns, biases, two_rates, *dtype = job
+    dtype = dtype[0] if dtype else "float64"
+    one = np.ones(1, dtype)
     kernels.train(
-        np.full((n_hidden * n_in + n_out * n_hidden, 1), 0.1),
+        np.full((n_hidden * n_in + n_out * n_hidden, 1), 0.1, dtype),
         one,
         np.zeros((patterns, n_in)),
         np.zeros((patterns, n_out)),
         1,
         lr_output=one if two_rates else None,
-        biases=np.zeros((n_hidden + n_out, 1)),
-        train_biases=biases != "fixed",
+        biases=None if biases == "none" else np.zeros((n_hidden + n_out, 1), dtype),
+        train_biases=biases not in ("fixed", "none"),
         shared_biases=biases == "shared",
         layers=(n_in, n_hidden, n_out),
         activation=activation,
@@ -113,14 +118,15 @@ def _network_table(job):
     from fastbp.kernels import network_table_rows
     from fastbp.network import Network
 
-    layers, activation, output, update, biases = job
+    layers, activation, output, update, biases, *dtype = job
     n_in, n_hidden, n_out = layers
     patterns = dict(inputs=((0.0,) * n_in,) * 2, targets=((0.0,) * n_out,) * 2)
     network = Network(layers, activation, output, update, **patterns)
     options = {"train_biases": biases == "per_unit"}
     if biases != "none":
         options["biases"] = [0.0] * (n_hidden + n_out)
-    list(network_table_rows(0.5, 1, network, [0.1] * network.n_weights, "float64", **options))
+    dtype = dtype[0] if dtype else "float64"
+    list(network_table_rows(0.5, 1, network, [0.1] * network.n_weights, dtype, **options))
 
 
 def _run(task):

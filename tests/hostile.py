@@ -28,6 +28,9 @@ _ONE_THREAD = {
 def _cap_memory(limit):
     def apply():
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        # Ctrl-C as from a terminal: pytest-xdist's workers ignore SIGINT, an ignored signal stays
+        # ignored across exec, and Python then never raises KeyboardInterrupt.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     return apply
 
