@@ -34,10 +34,11 @@ demo: $(STAMP)
 	$(BIN)/fastbp sweep scripts/demo_xor.toml --out results/xor
 	$(BIN)/fastbp plot results/xor --out results/figures/xor --figures reach
 
-## Two pytest workers (pytest-xdist), a test file each at a time (tests/conftest.py's groups): the
-## two cores of the machine this is timed on, and twice one process's memory (TEST_WORKERS=1 for one).
+## Two pytest workers (pytest-xdist), a test file each at a time (its module fixtures made once):
+## the two cores of the machine this is timed on, and twice one process's memory (TEST_WORKERS=1
+## for one).
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: $(STAMP)
 	$(BIN)/ruff check .

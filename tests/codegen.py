@@ -8,14 +8,20 @@ per lane, so a vector loop alone does not show it). test_fastmath.py, test_kerne
 test_biases.py and test_kernels_sharpness.py read compiled code with these patterns.
 
 Numba keeps no IR for code loaded from its disk cache, so ``compiled`` needs a dispatcher made
-with ``cache=False`` (it says so rather than reading an empty module).
+with ``cache=False`` (it says so rather than reading an empty module). The training kernels' code
+is kept beside Numba's cache instead (``kernel_code``): compiling one takes 10-30 s.
 """
 
+import hashlib
+import os
 import re
 import warnings
 
 import numba
 import numpy as np
+
+from fastbp import _numba_cache, kernels, kernels_train
+from fastbp.compile_time import Variant
 
 
 def ir_element_type(dtype):
@@ -68,3 +74,94 @@ def assert_vector_code(name, ir, asm, dtype):
     assert max(vector_lanes(ir, dtype), default=1) >= 2, f"{name}: no vector arithmetic"
     assert not gathers(ir, asm), f"{name}: gathers {gathers(ir, asm)[:3]}"
     assert not libm_exp_calls(ir), f"{name}: calls {libm_exp_calls(ir)[:3]}"
+
+
+# The training kernels whose compiled code tests/test_kernels.py reads (compile_kernels.py keeps
+# it): the exercise's, and each other kind of step once (two rates, in float32: it holds the
+# exercise's step and stands for its float32 code; biases in the sums with the trained biases'
+# update; the diagnostics noted inside).
+KERNELS_READ = {
+    "exercise": (Variant(), np.float64),
+    "rates": (Variant(two_rates=True), np.float32),
+    "shared": (Variant(biases="shared"), np.float64),
+    "diagnostics": (Variant(diagnostics=True), np.float64),
+}
+CODE_KEPT_DIR = os.path.join(os.path.dirname(kernels_train.__file__), "__pycache__", "kernel-code")
+
+
+def _kept_path(variant, dtype):
+    """Where the code of ``variant``'s kernel in ``dtype`` is kept: named by everything it is
+    compiled from (the sources, as the cache key has them; the variant; the dtype; Numba, LLVM and
+    the CPU), so a file is read only for the code the cache serves."""
+    from numba.core.codegen import JITCPUCodegen
+
+    key = "|".join(
+        (
+            _numba_cache._source_stamp(kernels_train.__file__),
+            repr(variant),
+            np.dtype(dtype).name,
+            numba.__version__,
+            str(JITCPUCodegen("fastbp-key")._get_host_cpu_name()),
+            str(JITCPUCodegen("fastbp-key")._get_host_cpu_features()),
+        )
+    )
+    return os.path.join(CODE_KEPT_DIR, hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+
+
+def _run_one_block(variant, dtype):
+    one = np.ones(1, dtype)
+    options = {"diagnostics": variant.diagnostics, "lr_output": one if variant.two_rates else None}
+    if variant.with_biases:
+        options.update(biases=np.zeros((4, 1), dtype), train_biases=variant.train_biases)
+        options["shared_biases"] = variant.shared_biases
+    kernels.train(np.full((8, 1), 0.1, dtype), one, (0.05, 0.1), (0.5, 0.5), 1, **options)
+
+
+def _code_of(kernel, dtype):
+    """(IR, asm) of the ``dtype`` specialisation of ``kernel``, or None when it came from the cache."""
+    (signature,) = [s for s in kernel.signatures if s[0].dtype == numba.from_dtype(np.dtype(dtype))]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Inspection disabled for cached code")
+        try:
+            return kernel.inspect_llvm(signature), kernel.inspect_asm(signature)
+        except Warning:
+            return None
+
+
+def kernel_code(variant, dtype):
+    """The optimised LLVM IR and the assembly of the 2-2-2 training kernel of ``variant`` in
+    ``dtype``: the kept copy (``keep_kernel_code``), or compiled here outside the disk cache."""
+    import json
+
+    path = _kept_path(variant, dtype)
+    if os.path.exists(path):
+        with open(path) as handle:
+            kept = json.load(handle)
+        return kept["ir"], kept["asm"]
+    return keep_kernel_code(variant, dtype)
+
+
+def keep_kernel_code(variant, dtype):
+    """Compile (or take from this process) the kernel of ``variant`` in ``dtype``, keep its code
+    for ``kernel_code``, and return it. The kernel just compiled by a sweep in this process (the
+    cached one) is read if it can be; one loaded from the disk cache has no code to read, and a
+    copy outside the cache is compiled."""
+    import json
+
+    _run_one_block(variant, dtype)
+    code = _code_of(kernels_train.train_kernel(variant), dtype)
+    if code is None:
+        uncached = kernels_train.train_kernel(variant, cache=False)
+        cached, kernels_train.train_kernel = kernels_train.train_kernel, lambda v: uncached
+        try:
+            _run_one_block(variant, dtype)
+        finally:
+            kernels_train.train_kernel = cached
+        code = _code_of(uncached, dtype)
+    os.makedirs(CODE_KEPT_DIR, exist_ok=True)
+    path = _kept_path(variant, dtype)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as handle:
+        json.dump({"variant": repr(variant), "ir": code[0], "asm": code[1]}, handle)
+    os.replace(temporary, path)
+    return code

@@ -5,7 +5,9 @@ specialisations one after another inside the tests. ``make test`` runs this firs
 cores compile side by side and the tests then load every kernel from the on-disk cache. With a
 warm cache it only loads them (a few seconds). Then it checks that each one loads: Numba's cache
 index is rewritten whole by each process, so two that save at the same moment can lose an entry,
-which is compiled again here rather than inside a test.
+which is compiled again here rather than inside a test. The kernels whose machine code
+tests/test_kernels.py reads have that code kept too (tests/codegen.py ``kernel_code``): Numba
+keeps none for a kernel it loads from its cache.
 
     .venv/bin/python tests/compile_kernels.py
 """
@@ -13,6 +15,8 @@ which is compiled again here rather than inside a test.
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
 
 # (two_rates, biases, diagnostics) of the training kernels the tests call, and their dtypes; a
 # kernel missing here still works, it is only compiled inside the test that needs it.
@@ -72,6 +76,19 @@ def _training(job):
         options.update(biases=np.zeros((4, 1), dtype), train_biases=biases != "fixed")
         options["shared_biases"] = biases == "shared"
     kernels.train(np.full((8, 1), 0.1, dtype), one, (0.05, 0.1), (0.5, 0.5), 1, **options)
+
+
+def _kernel_code(name):
+    """A kernel tests/test_kernels.py reads the code of: compiled (or loaded) as a sweep would, and
+    its code kept (tests/codegen.py; compiled again outside the cache only when the cached one was
+    loaded and its code is not kept yet)."""
+    import os
+
+    import codegen
+
+    variant, dtype = codegen.KERNELS_READ[name]
+    if not os.path.exists(codegen._kept_path(variant, dtype)):
+        codegen.keep_kernel_code(variant, dtype)
 
 
 def _sharpness(job):
@@ -136,17 +153,31 @@ def _run(task):
     kind, job = task
     kinds = {"training": _training, "network": _network, "sharpness": _sharpness, "table": _table}
     kinds["network_table"] = _network_table
+    kinds["kernel_code"] = _kernel_code
     kinds[kind](job)
     return task, time.process_time() - started
 
 
 def tasks():
-    # The slowest first (sharpness, then diagnostics), so that the two processes end together.
+    import codegen
+
+    from fastbp.compile_time import Variant
+
+    # The slowest first (sharpness, then diagnostics), so that the two processes end together;
+    # the kernels whose code is kept are compiled by their kernel_code task.
+    read = {(variant, dtype) for variant, dtype in codegen.KERNELS_READ.values()}
     training = sorted(
-        ((v, d) for v, dtypes in TRAINING.items() for d in dtypes), key=lambda job: not job[0][2]
+        (
+            (v, d)
+            for v, dtypes in TRAINING.items()
+            for d in dtypes
+            if (Variant(two_rates=v[0], biases=v[1], diagnostics=v[2]), getattr(np, d)) not in read
+        ),
+        key=lambda job: not job[0][2],
     )
     return (
         [("sharpness", None)]
+        + [("kernel_code", name) for name in ("diagnostics", "exercise", "shared", "rates")]
         + [("training", job) for job in training]
         + [("network", job) for job in NETWORKS]
         + [("table", dtype) for dtype in DTYPES]

@@ -54,10 +54,6 @@ CODEGEN = {
     "test_kernel_floor.py": {"test_counts_per_run_step"},
 }
 LISTS = {"slow": SLOW, "codegen": CODEGEN}
-# make test runs two pytest-xdist workers with --dist loadgroup: a module's tests go to one worker
-# together (their module fixtures are made once), except these, each on its own: they compile a
-# kernel each outside the cache (15-30 s), and together they would keep one worker busy alone.
-ON_THEIR_OWN = {"test_kernels.py": {"test_block_update_loop_is_vectorised"}}
 
 
 def pytest_configure(config):
@@ -81,8 +77,6 @@ def pytest_collection_modifyitems(config, items):
                     )
             if "*" in names or function in names:
                 item.add_marker(marker)
-        alone = function in ON_THEIR_OWN.get(module, ())
-        item.add_marker(pytest.mark.xdist_group(item.nodeid if alone else module))
 
 
 # cache=True functions written in tests/ inline fastbp's fastmath and model; Numba keys them on

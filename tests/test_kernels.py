@@ -8,10 +8,9 @@ import re
 
 import numpy as np
 import pytest
-from codegen import assert_vector_code, divisions, ir_element_type
+from codegen import KERNELS_READ, assert_vector_code, divisions, ir_element_type, kernel_code
 
 from fastbp import compile_time, conventions, kernels
-from fastbp.compile_time import Variant
 from fastbp.conventions import COURSE_INPUTS, COURSE_TARGETS, COURSE_WEIGHTS
 
 E_TOTAL = conventions.TABLE_COLUMNS.index("E_total")
@@ -113,29 +112,6 @@ DIVISIONS_PER_STEP = {np.float64: 8, np.float32: 4}
 ROWS_WRITTEN_PER_STEP = 2 + 2 + 8 + 2
 
 
-def kernel_code(variant, dtype, monkeypatch):
-    """The optimised LLVM IR and the assembly of the training kernel of ``variant``, compiled in
-    this process outside the disk cache (Numba keeps no IR for cached code) and run on one block."""
-    from fastbp import kernels_train
-
-    made, train_kernel = [], kernels_train.train_kernel
-
-    def uncached(v):
-        made.append(train_kernel(v, cache=False))
-        return made[-1]
-
-    monkeypatch.setattr(kernels_train, "train_kernel", uncached)
-    one = np.ones(1, dtype)
-    options = {"diagnostics": variant.diagnostics, "lr_output": one if variant.two_rates else None}
-    if variant.with_biases:
-        options.update(biases=np.zeros((4, 1), dtype), train_biases=variant.train_biases)
-        options["shared_biases"] = variant.shared_biases
-    kernels.train(np.full((8, 1), 0.1, dtype), one, (0.05, 0.1), (0.5, 0.5), 1, **options)
-    (kernel,) = made
-    signature = kernel.signatures[0]
-    return kernel.inspect_llvm(signature), kernel.inspect_asm(signature)
-
-
 def vector_stores(ir, dtype):
     """Lane counts of the ``dtype`` vector stores (plain or masked) in ``ir``."""
     name, bits = ir_element_type(dtype)
@@ -143,25 +119,18 @@ def vector_stores(ir, dtype):
     return [int(a or b) for a, b in re.findall(pattern, ir)]
 
 
-# The kernels whose code is checked: the exercise's, and each other kind of step once (two rates, in
-# float32: it holds the exercise's step and stands for its float32 code; biases in the sums with
-# the trained biases' update; the diagnostics noted inside).
-VECTOR_VARIANTS = {
-    "exercise": (Variant(), np.float64),
-    "rates": (Variant(two_rates=True), np.float32),
-    "shared": (Variant(biases="shared"), np.float64),
-    "diagnostics": (Variant(diagnostics=True), np.float64),
-}
+VECTOR_VARIANTS = KERNELS_READ  # which kernels, and why those: tests/codegen.py
 
 
 @pytest.mark.parametrize("name", VECTOR_VARIANTS)
-def test_block_update_loop_is_vectorised(name, monkeypatch):
+def test_block_update_loop_is_vectorised(name):
     """The per-run loops of the training kernel compile to SIMD code over a block's runs: vector
     arithmetic, no gathers, no libm exp (the patterns of test_fastmath.py, not LLVM's block names).
     The kernel itself is read, as a sweep compiles it: a step compiled on its own is optimised in
-    another context (its rows could alias its other arguments) and is no evidence for the kernel's."""
+    another context (its rows could alias its other arguments) and is no evidence for the kernel's.
+    (tests/compile_kernels.py keeps this code when it compiles these kernels: ``kernel_code``.)"""
     variant, dtype = VECTOR_VARIANTS[name]
-    ir, asm = kernel_code(variant, dtype, monkeypatch)
+    ir, asm = kernel_code(variant, dtype)
     assert_vector_code(name, ir, asm, dtype)
     # Every pass of the step is vector code: every row it writes is written by vector stores (LLVM
     # may unroll or interleave a pass: at least one vector store per row) ...
