@@ -158,10 +158,13 @@ def keep_kernel_code(variant, dtype):
         finally:
             kernels_train.train_kernel = cached
         code = _code_of(uncached, dtype)
-    os.makedirs(CODE_KEPT_DIR, exist_ok=True)
     path = _kept_path(variant, dtype)
     temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as handle:
-        json.dump({"variant": repr(variant), "ir": code[0], "asm": code[1]}, handle)
-    os.replace(temporary, path)
+    try:
+        os.makedirs(CODE_KEPT_DIR, exist_ok=True)
+        with open(temporary, "w") as handle:
+            json.dump({"variant": repr(variant), "ir": code[0], "asm": code[1]}, handle)
+        os.replace(temporary, path)
+    except OSError:  # a read-only package directory: the code is compiled again next time
+        pass
     return code
