@@ -50,7 +50,7 @@ def check_table_args(
         if value is not None
     }
     if network_options or _drawn(biases):
-        found = network_table_args(
+        return network_table_args(
             lr,
             steps,
             inputs,
@@ -63,10 +63,6 @@ def check_table_args(
             lr_output,
             network_options,
         )
-        if not isinstance(found, dict):
-            return found
-        inputs, targets, weights = found["inputs"], found["targets"], found["weights"]
-        biases, train_biases = found["biases"], found["train_biases"]
     inputs = COURSE_INPUTS if inputs is None else inputs
     targets = COURSE_TARGETS if targets is None else targets
     weights = COURSE_WEIGHTS if weights is None else weights
@@ -115,9 +111,8 @@ def _drawn(biases):
 def network_table_args(
     lr, steps, inputs, targets, weights, dtype, biases, train_biases, lr_hidden, lr_output, network_options
 ):
-    """``TableArgs`` of a network's table, or, for the exercise (2-2-2 sigmoid, one pattern,
-    batch), the exercise's arguments as a dict (inputs, targets, weights, biases, train_biases):
-    its table is the 31 columns as before. ``inputs``/``targets``: every pattern's numbers,
+    """``TableArgs`` of a network's table; for the exercise (2-2-2 sigmoid, one pattern, batch)
+    the exercise's, whose table is the 31 columns as before. ``inputs``/``targets``: every pattern's numbers,
     P × n_in and P × n_out, row by row (or as P lists); ``weights``: every parameter in the
     documented order, the weights, then with ``biases="trained"`` the H + O initial biases."""
     width = _layers_or_none(network_options.get("layers", list(EXERCISE_LAYERS)))
@@ -145,12 +140,10 @@ def network_table_args(
     if drawn:
         weights, given, shared = weights[: network.n_weights], weights[network.n_weights :], False
     if network.is_exercise:
-        return dict(
-            inputs=network.inputs[0],
-            targets=network.targets[0],
-            weights=weights,
-            biases=given if drawn else biases,  # as given: two numbers are one bias per layer
-            train_biases=train_biases,
+        biases = given if drawn else biases  # as given: two numbers are one bias per layer
+        inputs, targets = network.inputs[0], network.targets[0]
+        return _exercise_args(
+            lr, steps, inputs, targets, weights, dtype, biases, train_biases, lr_hidden, lr_output
         )
     lr, lr_output = _rates(lr, lr_hidden, lr_output)
     steps, dtype = _steps(steps), _dtype(dtype)
